@@ -1,0 +1,304 @@
+"""The shelf catalogue: apps and recipes, read from compose/shelf.yaml into a typed model.
+
+Everything else (Compose files, image builds, host provisioning) is derived from this model,
+so a port, path or version is written once, here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from compose.errors import UsageProblem
+
+SHELF_PATH = Path(__file__).with_name("shelf.yaml")
+PROJECT_ROOT = SHELF_PATH.parent.parent
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+SecretName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+AbsolutePath = Annotated[str, Field(pattern=r"^/")]
+
+
+class VolumeKind(StrEnum):
+    STUDENT_DATA = "student-data"  # a folder of the student's data folder on the host
+    DATABASE = "database"  # a named volume holding a database; backed up
+    APP_STATE = "app-state"  # a named volume of settings an app keeps between runs
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Healthcheck(_Strict):
+    test: list[str] = Field(min_length=1)
+    interval_s: float = Field(default=5, gt=0)
+    timeout_s: float = Field(default=3, gt=0)
+    retries: PositiveInt = 3
+    start_period_s: float = Field(default=0, ge=0)
+
+
+class Volume(_Strict):
+    kind: VolumeKind
+    # student-data: a folder inside the student's data folder ("." for all of it); otherwise a volume name.
+    source: str
+    target: AbsolutePath
+
+    @model_validator(mode="after")
+    def _source_fits_kind(self) -> Volume:
+        if self.kind is VolumeKind.STUDENT_DATA:
+            if Path(self.source).is_absolute() or ".." in Path(self.source).parts:
+                raise ValueError("a student-data source is a folder inside the data folder, like 'notebooks' or '.'")
+        elif not re.fullmatch(r"[a-z][a-z0-9-]*", self.source):
+            raise ValueError("a volume source is a name of lower-case letters, digits and dashes")
+        return self
+
+
+class App(_Strict):
+    name: Name
+    description: str
+    image: str = Field(pattern=r"^[a-z0-9][a-z0-9._/-]*$")
+    build: str
+    port: int = Field(ge=1, le=65535)
+    path: str | None = Field(default=None, pattern=r"^/.*/$")
+    healthcheck: Healthcheck
+    volumes: list[Volume] = []
+    environment: dict[str, str] = {}
+    memory_mib: PositiveInt
+    needs: list[Name] = []
+    secrets: list[SecretName] = []
+    capabilities: list[str] = []
+    host_user: bool = False
+
+    def image_ref(self, version: str) -> str:
+        return f"{self.image}:{version}"
+
+    @property
+    def build_dir(self) -> Path:
+        return PROJECT_ROOT / self.build
+
+
+class Recipe(_Strict):
+    name: Name
+    description: str
+    apps: list[Name] = Field(min_length=1)
+    entrance: Name
+    default: bool = False
+
+
+class Defaults(_Strict):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    data_dir: str
+
+
+class Shelf(_Strict):
+    version: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
+    defaults: Defaults
+    student_folders: list[str]
+    apps: dict[str, App]
+    recipes: dict[str, Recipe]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for section in ("apps", "recipes"):
+                entries = data.get(section)
+                if isinstance(entries, dict):
+                    data[section] = {
+                        key: {**value, "name": key} if isinstance(value, dict) else value
+                        for key, value in entries.items()
+                    }
+        return data
+
+    @cached_property
+    def default_recipe(self) -> Recipe:
+        return next(recipe for recipe in self.recipes.values() if recipe.default)
+
+    def recipe(self, name: str | None) -> Recipe:
+        if name is None:
+            return self.default_recipe
+        if name not in self.recipes:
+            known = ", ".join(self.recipes)
+            raise UsageProblem(f"Unknown recipe '{name}': choose one of {known}.")
+        return self.recipes[name]
+
+    def app(self, name: str) -> App:
+        if name not in self.apps:
+            known = ", ".join(self.apps)
+            raise UsageProblem(f"Unknown app '{name}': choose one of {known}.")
+        return self.apps[name]
+
+    def apps_of(self, recipe: Recipe) -> list[App]:
+        return [self.apps[name] for name in recipe.apps]
+
+    def memory_mib(self, recipe: Recipe) -> int:
+        return sum(app.memory_mib for app in self.apps_of(recipe))
+
+
+class ShelfError(UsageProblem):
+    """The catalogue itself is wrong: names the file, the key and the fix."""
+
+    def __init__(self, path: Path, where: str, problem: str, fix: str) -> None:
+        super().__init__(f"{_display(path)}: {where}: {problem}. Fix: {fix}.")
+
+
+def load_shelf(path: Path = SHELF_PATH) -> Shelf:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ShelfError(path, "file", f"cannot be read ({error.strerror})", "restore it from the repository") from None
+    data = _parse_yaml(path, text)
+    if not isinstance(data, dict):
+        raise ShelfError(path, "top level", "is not a mapping", "start from the repository's shelf.yaml")
+    try:
+        shelf = Shelf.model_validate(data)
+    except ValidationError as error:
+        raise _shelf_error_from(path, error) from None
+    _check_references(path, shelf)
+    return shelf
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key written twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise _DuplicateKey(key, key_node.start_mark.line + 1)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int) -> None:
+        self.key, self.line = key, line
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as duplicate:
+        raise ShelfError(
+            path,
+            f"line {duplicate.line}, key '{duplicate.key}'",
+            "this name is already used in the same mapping",
+            "give each app, recipe and field a name of its own",
+        ) from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise ShelfError(path, where, f"is not valid YAML ({error.problem})", "correct the YAML syntax there") from None
+
+
+def _shelf_error_from(path: Path, error: ValidationError) -> ShelfError:
+    first = error.errors()[0]
+    location = [part for part in first["loc"] if not str(part).startswith("function-")]
+    key = _key_path(location)
+    kind = first["type"]
+    if kind == "missing":
+        return ShelfError(path, key, "this required field is missing", f"add '{location[-1]}'")
+    if kind == "extra_forbidden":
+        return ShelfError(path, key, "is not a field the catalogue knows", "remove it or correct its spelling")
+    message = first["msg"].removeprefix("Value error, ")
+    return ShelfError(path, key, f"{message} (found {first.get('input')!r})", "correct the value")
+
+
+def _key_path(location: list[Any]) -> str:
+    key = ""
+    for part in location:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key or "top level"
+
+
+def _check_references(path: Path, shelf: Shelf) -> None:
+    for app in shelf.apps.values():
+        for index, needed in enumerate(app.needs):
+            if needed not in shelf.apps:
+                raise ShelfError(
+                    path, f"apps.{app.name}.needs[{index}]", f"unknown app '{needed}'", _choose(shelf.apps)
+                )
+        if not app.build_dir.joinpath("Dockerfile").is_file():
+            raise ShelfError(
+                path, f"apps.{app.name}.build", f"no Dockerfile in '{app.build}'", "name the app's folder under images/"
+            )
+    for recipe in shelf.recipes.values():
+        for index, name in enumerate(recipe.apps):
+            if name not in shelf.apps:
+                raise ShelfError(
+                    path, f"recipes.{recipe.name}.apps[{index}]", f"unknown app '{name}'", _choose(shelf.apps)
+                )
+            if recipe.apps.index(name) != index:
+                raise ShelfError(
+                    path, f"recipes.{recipe.name}.apps[{index}]", f"'{name}' is listed twice", "list each app once"
+                )
+            for needed in shelf.apps[name].needs:
+                if needed not in recipe.apps:
+                    raise ShelfError(
+                        path,
+                        f"recipes.{recipe.name}.apps",
+                        f"'{name}' needs '{needed}', which the recipe leaves out",
+                        f"add '{needed}' to the recipe",
+                    )
+        if recipe.entrance not in recipe.apps:
+            raise ShelfError(
+                path,
+                f"recipes.{recipe.name}.entrance",
+                f"'{recipe.entrance}' is not one of the recipe's apps",
+                "name the app whose port is published",
+            )
+    defaults = [recipe.name for recipe in shelf.recipes.values() if recipe.default]
+    if len(defaults) != 1:
+        found = ", ".join(defaults) or "none"
+        raise ShelfError(path, "recipes", f"exactly one recipe must say 'default: true' (found {found})", "mark one")
+
+
+def _choose(names: dict[str, Any]) -> str:
+    return "use one of " + ", ".join(names)
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def shelf_summary(shelf: Shelf) -> dict[str, Any]:
+    """The shelf as `list --json` prints it."""
+    return {
+        "version": shelf.version,
+        "apps": [
+            {
+                "name": app.name,
+                "description": app.description,
+                "image": app.image_ref(shelf.version),
+                "memory_mib": app.memory_mib,
+                "needs": app.needs,
+            }
+            for app in shelf.apps.values()
+        ],
+        "recipes": [
+            {
+                "name": recipe.name,
+                "description": recipe.description,
+                "apps": recipe.apps,
+                "memory_mib": shelf.memory_mib(recipe),
+                "default": recipe.default,
+            }
+            for recipe in shelf.recipes.values()
+        ],
+    }

@@ -1,0 +1,149 @@
+"""Render a recipe of the shelf as a Compose v2 project, built as data and serialised with yaml."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from compose.catalogue import App, Recipe, Shelf, VolumeKind
+
+DEFAULT_PROJECT = "tm351"
+SECRETS_FOLDER = ".tm351"
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """Where and how one install of a recipe runs on its host."""
+
+    data_dir: Path
+    port: int
+    host: str
+    project: str = DEFAULT_PROJECT
+    uid: int = 1000
+    gid: int = 100
+
+    @classmethod
+    def for_host(
+        cls, shelf: Shelf, data_dir: Path | None, port: int | None, project: str | None = None
+    ) -> StackOptions:
+        """Options with the catalogue's defaults and the invoking user's uid and gid."""
+        return cls(
+            data_dir=(data_dir or Path(shelf.defaults.data_dir)).expanduser().absolute(),
+            port=port or shelf.defaults.port,
+            host=shelf.defaults.host,
+            project=project or os.environ.get("TM351_PROJECT", DEFAULT_PROJECT),
+            uid=os.getuid() if hasattr(os, "getuid") else 1000,
+            gid=os.getgid() if hasattr(os, "getgid") else 100,
+        )
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / SECRETS_FOLDER
+
+
+def entrance_url(shelf: Shelf, recipe: Recipe, options: StackOptions) -> str:
+    # A stack published on every interface is still opened locally through the loopback address.
+    host = "127.0.0.1" if options.host in ("0.0.0.0", "") else options.host  # noqa: S104
+    path = shelf.apps[recipe.entrance].path or "/"
+    return f"http://{host}:{options.port}{path}"
+
+
+def render_compose(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[str, Any]:
+    apps = shelf.apps_of(recipe)
+    document: dict[str, Any] = {
+        "name": options.project,
+        "services": {app.name: _service(shelf, recipe, app, options) for app in apps},
+    }
+    volumes = {
+        volume.source: {"labels": _project_labels(shelf, recipe, options)}
+        for app in apps
+        for volume in app.volumes
+        if volume.kind is not VolumeKind.STUDENT_DATA
+    }
+    if volumes:
+        document["volumes"] = volumes
+    secrets = {name: {"file": str(options.secrets_dir / name)} for app in apps for name in app.secrets}
+    if secrets:
+        document["secrets"] = secrets
+    return _escape_interpolation(document)
+
+
+def to_yaml(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, Any]:
+    check = app.healthcheck
+    service: dict[str, Any] = {
+        "image": app.image_ref(shelf.version),
+        "restart": "unless-stopped",
+        "environment": _environment(app, options),
+        "healthcheck": {
+            "test": check.test,
+            "interval": _duration(check.interval_s),
+            "timeout": _duration(check.timeout_s),
+            "retries": check.retries,
+            "start_period": _duration(check.start_period_s),
+        },
+        "mem_limit": f"{app.memory_mib}m",
+        "labels": {
+            **_project_labels(shelf, recipe, options),
+            "org.tm351.app": app.name,
+            "org.tm351.url": entrance_url(shelf, recipe, options),
+            "org.opencontainers.image.title": f"tm351-{app.name}",
+            "org.opencontainers.image.description": app.description,
+            "org.opencontainers.image.version": shelf.version,
+        },
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+    }
+    if app.capabilities:
+        service["cap_add"] = list(app.capabilities)
+    if app.name == recipe.entrance:
+        service["ports"] = [
+            {"target": app.port, "published": str(options.port), "host_ip": options.host, "protocol": "tcp"}
+        ]
+    if app.volumes:
+        service["volumes"] = [_mount(volume.kind, volume.source, volume.target, options) for volume in app.volumes]
+    if app.secrets:
+        service["secrets"] = list(app.secrets)
+    if app.needs:
+        service["depends_on"] = {name: {"condition": "service_healthy"} for name in app.needs}
+    return service
+
+
+def _environment(app: App, options: StackOptions) -> dict[str, str]:
+    fields = {"port": app.port, "path": app.path or "/"}
+    environment = {key: value.format_map(fields) for key, value in app.environment.items()}
+    if app.host_user:
+        environment |= {"NB_UID": str(options.uid), "NB_GID": str(options.gid)}
+    return environment
+
+
+def _mount(kind: VolumeKind, source: str, target: str, options: StackOptions) -> dict[str, Any]:
+    if kind is VolumeKind.STUDENT_DATA:
+        return {"type": "bind", "source": str((options.data_dir / source).absolute()), "target": target}
+    return {"type": "volume", "source": source, "target": target}
+
+
+def _project_labels(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[str, str]:
+    return {"org.tm351.project": options.project, "org.tm351.recipe": recipe.name, "org.tm351.version": shelf.version}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+def _escape_interpolation(value: Any) -> Any:
+    """Every value is literal: escape '$' so Compose does not read it as a variable."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {key: _escape_interpolation(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escape_interpolation(item) for item in value]
+    return value

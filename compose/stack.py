@@ -1,0 +1,195 @@
+"""Run a recipe on the local Docker engine: up, status, logs, down."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import docker
+from docker.models.containers import Container
+
+from compose.catalogue import load_shelf
+from compose.engine import compose_cli, docker_client
+from compose.errors import OperationFailed, UsageProblem
+from compose.progress import LOG_DIR, run_with_progress
+from compose.render import DEFAULT_PROJECT, StackOptions, entrance_url, render_compose, to_yaml
+from compose.student_folder import StudentFolder
+from images.build import ensure_images
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+WAIT_MARGIN_S = 60
+FAILED_LOG_LINES = 25
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str
+    health: str
+    memory_mib: float | None
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    recipe: str | None
+    url: str | None
+    services: list[ServiceStatus]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def current_project() -> str:
+    return os.environ.get("TM351_PROJECT", DEFAULT_PROJECT)
+
+
+def up(recipe_name: str | None, data_dir: Path | None, port: int | None) -> str:
+    """Start a recipe and wait until every service is healthy; returns the URL to open."""
+    shelf = load_shelf()
+    recipe = shelf.recipe(recipe_name)
+    options = StackOptions.for_host(shelf, data_dir, port, current_project())
+    client = docker_client()
+    compose = compose_cli()
+    apps = shelf.apps_of(recipe)
+    folder = StudentFolder(options.data_dir)
+    folder.prepare(shelf.student_folders, [name for app in apps for name in app.secrets])
+    _check_port_free(client, options)
+    ensure_images(shelf, apps)
+
+    compose_file = folder.secrets_dir / "compose.yaml"
+    compose_file.write_text(to_yaml(render_compose(shelf, recipe, options)), encoding="utf-8")
+    wait_s = max(app.healthcheck.start_period_s for app in apps) + WAIT_MARGIN_S
+    finished = run_with_progress(
+        [
+            *compose,
+            "-f",
+            str(compose_file),
+            "up",
+            "--detach",
+            "--wait",
+            "--wait-timeout",
+            f"{wait_s:.0f}",
+            "--remove-orphans",
+        ],
+        f"Starting recipe {recipe.name}",
+        LOG_DIR / "up.log",
+    )
+    if not finished.ok:
+        raise _start_failure(client, options.project, recipe.name, finished.tail)
+    return entrance_url(shelf, recipe, options)
+
+
+def status() -> StackStatus:
+    client = docker_client()
+    containers = project_containers(client, current_project())
+    if not containers:
+        return StackStatus(recipe=None, url=None, services=[])
+    labels = containers[0].labels
+    services = [
+        ServiceStatus(
+            name=container.labels.get(SERVICE_LABEL, container.name),
+            state=container.status,
+            health=container.attrs["State"].get("Health", {}).get("Status", "none"),
+            memory_mib=_memory_mib(container) if container.status == "running" else None,
+        )
+        for container in sorted(containers, key=lambda item: item.labels.get(SERVICE_LABEL, ""))
+    ]
+    return StackStatus(recipe=labels.get("org.tm351.recipe"), url=labels.get("org.tm351.url"), services=services)
+
+
+def logs(app: str | None, lines: int, follow: bool) -> int:
+    client = docker_client()
+    compose = compose_cli()
+    project = current_project()
+    services = sorted({container.labels.get(SERVICE_LABEL, "") for container in project_containers(client, project)})
+    if not services:
+        raise UsageProblem("The stack is not running, so there are no logs: start it with `python tasks.py up`.")
+    if app is not None and app not in services:
+        raise UsageProblem(f"No service '{app}' in the running stack: choose one of {', '.join(services)}.")
+    command = [
+        *compose,
+        "-p",
+        project,
+        "logs",
+        "--tail",
+        str(lines),
+        *(["--follow"] if follow else []),
+        *([app] if app else []),
+    ]
+    return subprocess.run(command, check=False).returncode
+
+
+def down(purge: bool, confirm: Callable[[str], bool]) -> list[str]:
+    """Stop and remove the stack's containers; with purge, its volumes too (never the student's folder)."""
+    client = docker_client()
+    compose = compose_cli()
+    project = current_project()
+    volumes = [volume.name for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})]
+    if purge and volumes:
+        question = (
+            f"Delete the volumes {', '.join(volumes)} (databases and app settings)? "
+            "Your folder with notebooks and data is kept."
+        )
+        if not confirm(question):
+            raise UsageProblem("Nothing was deleted: confirm the purge, or pass --yes.")
+    command = [*compose, "-p", project, "down", "--remove-orphans", *(["--volumes"] if purge else [])]
+    finished = run_with_progress(
+        command, "Stopping the stack" + (" and deleting its volumes" if purge else ""), LOG_DIR / "down.log"
+    )
+    if not finished.ok:
+        raise OperationFailed(f"`docker compose down` failed; full log: {finished.log}", "\n".join(finished.tail))
+    return volumes if purge else []
+
+
+def project_containers(client: docker.DockerClient, project: str) -> list[Container]:
+    return client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+
+
+def _check_port_free(client: docker.DockerClient, options: StackOptions) -> None:
+    for container in project_containers(client, options.project):
+        bindings = container.attrs["HostConfig"].get("PortBindings") or {}
+        if any(binding.get("HostPort") == str(options.port) for ports in bindings.values() for binding in ports or []):
+            return  # our own stack holds it: `up` again replaces it in place
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((options.host, options.port))
+        except OSError:
+            raise UsageProblem(
+                f"Port {options.port} on {options.host} is already in use: choose another with --port N."
+            ) from None
+
+
+def _start_failure(client: docker.DockerClient, project: str, recipe: str, compose_tail: list[str]) -> OperationFailed:
+    containers = project_containers(client, project)
+    failing = [
+        container
+        for container in containers
+        if container.status != "running" or container.attrs["State"].get("Health", {}).get("Status") == "unhealthy"
+    ] or containers
+    sections = ["\n".join(compose_tail[-10:])]
+    for container in failing:
+        tail = container.logs(tail=FAILED_LOG_LINES).decode("utf-8", errors="replace").rstrip()
+        sections.append(f"--- last log lines of {container.labels.get(SERVICE_LABEL, container.name)} ---\n{tail}")
+    names = ", ".join(container.labels.get(SERVICE_LABEL, container.name) for container in failing) or "none started"
+    return OperationFailed(
+        f"Recipe {recipe} did not become healthy (services: {names}); see `python tasks.py logs`.",
+        "\n".join(sections),
+    )
+
+
+def _memory_mib(container: Container) -> float | None:
+    """Memory in use as `docker stats` counts it: the cgroup's usage less the inactive page cache."""
+    stats = container.stats(stream=False, one_shot=True)
+    memory = stats.get("memory_stats") or {}
+    usage = memory.get("usage")
+    if usage is None:
+        return None
+    details = memory.get("stats") or {}
+    inactive = details.get("total_inactive_file", details.get("inactive_file", 0))
+    return round((usage - inactive if inactive < usage else usage) / 2**20, 1)

@@ -1,0 +1,34 @@
+"""Tables for people; `--json` prints the same data for programs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from compose.stack import StackStatus
+
+
+def shelf_tables(summary: dict[str, Any]) -> list[Table]:
+    apps = Table(title=f"Apps (version {summary['version']})")
+    for column in ("app", "image", "memory MiB", "needs", "description"):
+        apps.add_column(column, justify="right" if column == "memory MiB" else "left")
+    for app in summary["apps"]:
+        apps.add_row(app["name"], app["image"], str(app["memory_mib"]), ", ".join(app["needs"]), app["description"])
+    recipes = Table(title="Recipes")
+    for column in ("recipe", "apps", "memory MiB", "description"):
+        recipes.add_column(column, justify="right" if column == "memory MiB" else "left")
+    for recipe in summary["recipes"]:
+        name = recipe["name"] + (" (default)" if recipe["default"] else "")
+        recipes.add_row(name, ", ".join(recipe["apps"]), str(recipe["memory_mib"]), recipe["description"])
+    return [apps, recipes]
+
+
+def status_table(status: StackStatus) -> Table:
+    table = Table(title=f"Recipe {status.recipe} at {status.url}")
+    for column in ("service", "state", "health", "memory MiB"):
+        table.add_column(column, justify="right" if column == "memory MiB" else "left")
+    for service in status.services:
+        memory = "-" if service.memory_mib is None else f"{service.memory_mib:.0f}"
+        table.add_row(service.name, service.state, service.health, memory)
+    return table

@@ -1,0 +1,109 @@
+"""The base image every app image is built on: pulled, or made from Debian's archive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException, ImageNotFound
+
+from compose.errors import OperationFailed, UsageProblem
+from compose.progress import console, run_with_progress
+
+DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
+BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm"
+DEBIAN_SUITE = "bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# debootstrap writes only the main suite; the image should get point and security updates too.
+APT_SOURCES = f"""deb {DEBIAN_MIRROR} {DEBIAN_SUITE} main
+deb {DEBIAN_MIRROR} {DEBIAN_SUITE}-updates main
+deb http://deb.debian.org/debian-security {DEBIAN_SUITE}-security main
+"""
+
+
+def resolve_base_image(client: docker.DockerClient, requested: str, bootstrap: bool, log_dir: Path) -> str:
+    """The base image to build on: the requested one if present or pullable, else one made by debootstrap."""
+    if bootstrap:
+        return bootstrapped_base_image(client, log_dir)
+    if _present(client, requested):
+        return requested
+    try:
+        console.print(f"Pulling base image {requested} ...")
+        client.images.pull(requested)
+        return requested
+    except DockerException as error:
+        reason = getattr(error, "explanation", None) or str(error)
+        console.print(
+            f"[yellow]Could not pull {requested}[/yellow] ({reason.splitlines()[0][:160]}); "
+            "making a Debian base image from Debian's archive instead (--bootstrap-base)."
+        )
+    return bootstrapped_base_image(client, log_dir)
+
+
+def bootstrapped_base_image(client: docker.DockerClient, log_dir: Path) -> str:
+    if _present(client, BOOTSTRAPPED_BASE_IMAGE):
+        console.print(f"Using the Debian base image made earlier from Debian's archive: {BOOTSTRAPPED_BASE_IMAGE}")
+        return BOOTSTRAPPED_BASE_IMAGE
+    if shutil.which("debootstrap") is None:
+        raise UsageProblem(
+            "debootstrap is not installed, so no base image can be made from Debian's archive: "
+            "install it (`sudo apt-get install debootstrap`) or pass --base-image IMAGE that your engine can pull."
+        )
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        raise UsageProblem(
+            "Making a base image with debootstrap needs root: run the build once with sudo, "
+            "or pass --base-image IMAGE that your engine can pull."
+        )
+    with tempfile.TemporaryDirectory(prefix="tm351-rootfs-") as workdir:
+        rootfs = Path(workdir) / "rootfs"
+        finished = run_with_progress(
+            ["debootstrap", "--variant=minbase", DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR],
+            f"Making {BOOTSTRAPPED_BASE_IMAGE} from Debian's archive (debootstrap)",
+            log_dir / "debootstrap.log",
+        )
+        if not finished.ok:
+            raise OperationFailed(
+                f"debootstrap failed (exit {finished.returncode}); full log: {finished.log}", "\n".join(finished.tail)
+            )
+        _tidy_rootfs(rootfs)
+        _import_rootfs(rootfs, BOOTSTRAPPED_BASE_IMAGE)
+    console.print(f"Made base image {BOOTSTRAPPED_BASE_IMAGE} from Debian's archive.")
+    return BOOTSTRAPPED_BASE_IMAGE
+
+
+def _tidy_rootfs(rootfs: Path) -> None:
+    (rootfs / "etc/apt/sources.list").write_text(APT_SOURCES)
+    for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for entry in (rootfs / cache).glob("*"):
+            if entry.is_file():
+                entry.unlink()
+
+
+def _import_rootfs(rootfs: Path, tag: str) -> None:
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    try:
+        imported = subprocess.run(
+            ["docker", "import", "--change", 'CMD ["bash"]', "-", tag],
+            stdin=tar.stdout,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        if tar.stdout is not None:
+            tar.stdout.close()
+        tar.wait()
+    if imported.returncode != 0 or tar.returncode != 0:
+        raise OperationFailed(f"Importing the Debian root filesystem as {tag} failed: {imported.stderr.strip()}")
+
+
+def _present(client: docker.DockerClient, image: str) -> bool:
+    try:
+        client.images.get(image)
+        return True
+    except ImageNotFound:
+        return False

@@ -1,0 +1,113 @@
+"""Build the shelf's app images with BuildKit, through Compose v2 (the SDK's legacy builder has no secrets)."""
+
+from __future__ import annotations
+
+import re
+import ssl
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import certifi
+import docker
+from docker.errors import ImageNotFound
+
+from compose.catalogue import App, Shelf
+from compose.engine import compose_cli, docker_client
+from compose.errors import OperationFailed, UsageProblem
+from compose.progress import LOG_DIR, console, run_with_progress
+from compose.render import to_yaml
+from images.base import DEFAULT_BASE_IMAGE, resolve_base_image
+
+_STEP = re.compile(r"^#\d+ \[(?P<app>[\w-]+) +(?P<step>\d+/\d+)\] (?P<what>.*)$")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    base_image: str = DEFAULT_BASE_IMAGE
+    bootstrap_base: bool = False
+    ca_cert: Path | None = None
+
+
+def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> list[str]:
+    """Build the named apps (all when none are named); returns the image references built."""
+    apps = [shelf.app(name) for name in names] or list(shelf.apps.values())
+    if options.ca_cert is not None and not options.ca_cert.is_file():
+        raise UsageProblem(f"--ca-cert {options.ca_cert}: no such file; give the path of a PEM CA bundle.")
+    client = docker_client()
+    compose = compose_cli()
+    base_image = resolve_base_image(client, options.base_image, options.bootstrap_base, LOG_DIR)
+    with tempfile.TemporaryDirectory(prefix="tm351-build-") as workdir:
+        bundle = _trust_bundle(Path(workdir), options.ca_cert)
+        document = build_project(shelf, apps, base_image, bundle)
+        finished = run_with_progress(
+            [*compose, "-f", "-", "build", "--progress", "plain"],
+            f"Building {', '.join(app.name for app in apps)} on {base_image}",
+            LOG_DIR / "build.log",
+            stdin_text=to_yaml(document),
+            summarise=_build_step,
+        )
+    if not finished.ok:
+        raise OperationFailed(
+            f"Building the images failed (exit {finished.returncode}); full log: {finished.log}",
+            "\n".join(finished.tail),
+        )
+    return [app.image_ref(shelf.version) for app in apps]
+
+
+def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | None = None) -> None:
+    """Build whichever of these apps' images the engine does not have yet."""
+    missing = [app.name for app in apps if not image_present(docker_client(), app.image_ref(shelf.version))]
+    if missing:
+        console.print(f"Images not built yet: {', '.join(missing)}; building them first.")
+        build_apps(shelf, missing, options or BuildOptions())
+
+
+def image_present(client: docker.DockerClient, reference: str) -> bool:
+    try:
+        client.images.get(reference)
+        return True
+    except ImageNotFound:
+        return False
+
+
+def build_project(shelf: Shelf, apps: list[App], base_image: str, ca_bundle: Path) -> dict[str, Any]:
+    """A Compose project whose only job is to build these apps' images."""
+    services = {
+        app.name: {
+            "image": app.image_ref(shelf.version),
+            "build": {
+                "context": str(app.build_dir),
+                "args": {"BASE_IMAGE": base_image},
+                "secrets": ["cacert"],
+                "labels": {
+                    "org.opencontainers.image.title": f"tm351-{app.name}",
+                    "org.opencontainers.image.description": app.description,
+                    "org.opencontainers.image.version": shelf.version,
+                    "org.tm351.app": app.name,
+                },
+            },
+        }
+        for app in apps
+    }
+    return {"name": "tm351-build", "services": services, "secrets": {"cacert": {"file": str(ca_bundle)}}}
+
+
+def _trust_bundle(workdir: Path, extra: Path | None) -> Path:
+    """The CAs a build trusts: pip's own, the host's, and any given with --ca-cert (TLS-inspecting networks)."""
+    parts = [Path(certifi.where())]
+    host_bundle = ssl.get_default_verify_paths().openssl_cafile
+    if host_bundle and Path(host_bundle).is_file():
+        parts.append(Path(host_bundle))
+    if extra is not None:
+        parts.append(extra)
+    bundle = workdir / "ca-bundle.pem"
+    bundle.write_text("\n".join(part.read_text(encoding="utf-8", errors="replace") for part in parts))
+    return bundle
+
+
+def _build_step(line: str) -> str | None:
+    match = _STEP.match(line)
+    return f"{match['app']} {match['step']} {match['what']}" if match else None

@@ -1,0 +1,31 @@
+"""Server settings for the TM351 Jupyter image, driven by environment variables."""
+
+import os
+import sys
+from pathlib import Path
+
+c = get_config()  # noqa: F821 - provided by Jupyter when it loads this file
+
+# Every interface of the container; the host publishes the port on 127.0.0.1 only.
+c.ServerApp.ip = "0.0.0.0"  # noqa: S104
+c.ServerApp.port = int(os.environ.get("JUPYTER_PORT", "8888"))
+c.ServerApp.base_url = os.environ.get("JUPYTER_BASE_URL", "/")
+c.ServerApp.root_dir = os.environ.get("JUPYTER_ROOT_DIR", "/srv/TM351VCE")
+c.ServerApp.open_browser = False
+c.ServerApp.quit_button = False
+# The language server is not part of the course and costs memory at start-up.
+c.ServerApp.jpserver_extensions = {"jupyter_lsp": False}
+
+# The access token is generated per install and handed in as a secret file: there is no default.
+token_file = Path(os.environ.get("JUPYTER_TOKEN_FILE", "/run/secrets/jupyter_token"))
+try:
+    token = token_file.read_text().strip()
+except OSError as error:
+    sys.exit(f"No Jupyter access token: cannot read {token_file} ({error.strerror}).")
+if len(token) < 16:
+    sys.exit(f"The Jupyter access token in {token_file} is shorter than 16 characters.")
+c.IdentityProvider.token = token
+
+# A host user who is root is mapped to uid 0 with every capability dropped by start.sh,
+# so running as "root" here gives no more power than any other uid.
+c.ServerApp.allow_root = os.geteuid() == 0

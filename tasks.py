@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""The TM351 virtual computing environment: one command line for the course team, the library and students.
+
+Each command parses its arguments and calls one function; the work happens in compose/ and images/.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from compose import stack
+from compose.catalogue import load_shelf, shelf_summary
+from compose.errors import OperationFailed, UsageProblem
+from compose.render import StackOptions, render_compose, to_yaml
+from compose.student_folder import login_password
+from compose.views import shelf_tables, status_table
+from images.base import DEFAULT_BASE_IMAGE
+from images.build import BuildOptions, build_apps
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Build, run and publish the TM351 data-science stack (Jupyter, databases, OpenRefine) in Docker.",
+)
+out = Console()
+err = Console(stderr=True)
+_debug = False
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="The student's folder [default: ~/TM351VCE].")]
+Port = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Host port of the stack [default: 35180].")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
+
+
+class Target(StrEnum):
+    compose = "compose"
+
+
+def reported(function: F) -> F:
+    """Turn the project's errors into one line on stderr and its exit code (a traceback only with --debug)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except (UsageProblem, OperationFailed) as problem:
+            if _debug:
+                raise
+            details = getattr(problem, "details", "")
+            if details:
+                err.print(details, markup=False, highlight=False)
+            err.print(f"[red]Error:[/red] {problem}", highlight=False)
+            raise typer.Exit(problem.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    global _debug
+    _debug = debug
+
+
+@app.command("list")
+@reported
+def list_shelf(as_json: AsJson = False) -> None:
+    """List the shelf's apps and recipes with their memory budgets."""
+    summary = shelf_summary(load_shelf())
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for table in shelf_tables(summary):
+            out.print(table)
+
+
+@app.command()
+@reported
+def render(
+    recipe: Annotated[str, typer.Argument(help="A recipe from `list`.")],
+    target: Annotated[Target, typer.Option("--target", help="What to render.")] = Target.compose,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE instead of stdout.")] = None,
+    data_dir: DataDir = None,
+    port: Port = None,
+) -> None:
+    """Render a recipe as a Compose v2 file."""
+    shelf = load_shelf()
+    text = to_yaml(render_compose(shelf, shelf.recipe(recipe), StackOptions.for_host(shelf, data_dir, port)))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"Wrote {output}")
+
+
+@app.command()
+@reported
+def build(
+    apps: Annotated[list[str] | None, typer.Argument(help="Apps to build [default: all].")] = None,
+    base_image: Annotated[str, typer.Option("--base-image", help="Image to build on.")] = DEFAULT_BASE_IMAGE,
+    bootstrap_base: Annotated[
+        bool, typer.Option("--bootstrap-base", help="Build on a Debian image made from Debian's archive.")
+    ] = False,
+    ca_cert: Annotated[
+        Path | None, typer.Option("--ca-cert", help="Extra CA bundle (PEM) to trust, for TLS-inspecting networks.")
+    ] = None,
+) -> None:
+    """Build app images with BuildKit (cached: a rebuild with nothing changed is quick)."""
+    built = build_apps(load_shelf(), apps or [], BuildOptions(base_image, bootstrap_base, ca_cert))
+    out.print("Built " + ", ".join(built))
+
+
+@app.command()
+@reported
+def up(
+    recipe: Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")] = None,
+    data_dir: DataDir = None,
+    port: Port = None,
+) -> None:
+    """Start a recipe (building missing images first) and print its URL."""
+    url = stack.up(recipe, data_dir, port)
+    out.print(f"[green]Ready:[/green] open {url}")
+    hint = "python tasks.py password" + (f" --data-dir {data_dir}" if data_dir else "")
+    out.print(f"Your password (the Jupyter token) is printed by: {hint}")
+
+
+@app.command()
+@reported
+def status(as_json: AsJson = False) -> None:
+    """Show the running stack's services, their health and memory."""
+    current = stack.status()
+    if as_json:
+        print(json.dumps(current.as_dict(), indent=2))
+    elif not current.services:
+        out.print("The stack is not running: start it with `python tasks.py up`.")
+    else:
+        out.print(status_table(current))
+
+
+@app.command()
+@reported
+def logs(
+    app_name: Annotated[str | None, typer.Argument(metavar="[APP]", help="One service [default: all].")] = None,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many lines per service.")] = 200,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+) -> None:
+    """Print the stack's logs."""
+    raise typer.Exit(stack.logs(app_name, lines, follow))
+
+
+@app.command()
+@reported
+def down(
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete the stack's volumes (databases, settings).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before purging.")] = False,
+) -> None:
+    """Stop the stack. Your folder is always kept; volumes are kept unless --purge."""
+    deleted = stack.down(purge, confirm=lambda question: yes or (sys.stdin.isatty() and typer.confirm(question)))
+    out.print("Stopped." + (f" Deleted volumes: {', '.join(deleted)}." if deleted else ""))
+
+
+@app.command()
+@reported
+def password(data_dir: DataDir = None) -> None:
+    """Print the password to log in with."""
+    print(login_password(data_dir, load_shelf().defaults.data_dir))
+
+
+if __name__ == "__main__":
+    app()
