@@ -33,7 +33,7 @@ app = typer.Typer(
     help="Build, run and publish the TM351 data-science stack (Jupyter, databases, OpenRefine) in Docker.",
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 _debug = False
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,9 +117,10 @@ def build(
     ca_cert: Annotated[
         Path | None, typer.Option("--ca-cert", help="Extra CA bundle (PEM) to trust, for TLS-inspecting networks.")
     ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every step (fresh packages).")] = False,
 ) -> None:
     """Build app images with BuildKit (cached: a rebuild with nothing changed is quick)."""
-    built = build_apps(load_shelf(), apps or [], BuildOptions(base_image, bootstrap_base, ca_cert))
+    built = build_apps(load_shelf(), apps or [], BuildOptions(base_image, bootstrap_base, ca_cert, no_cache))
     out.print("Built " + ", ".join(built))
 
 

@@ -80,7 +80,10 @@ def up(recipe_name: str | None, data_dir: Path | None, port: int | None) -> str:
         LOG_DIR / "up.log",
     )
     if not finished.ok:
-        raise _start_failure(client, options.project, recipe.name, finished.tail)
+        failure = _start_failure(client, options.project, recipe.name, finished.tail)
+        # A service that keeps failing would otherwise restart for ever; its logs stay readable.
+        subprocess.run([*compose, "-p", options.project, "stop"], capture_output=True, check=False)
+        raise failure
     return entrance_url(shelf, recipe, options)
 
 
@@ -178,7 +181,8 @@ def _start_failure(client: docker.DockerClient, project: str, recipe: str, compo
         sections.append(f"--- last log lines of {container.labels.get(SERVICE_LABEL, container.name)} ---\n{tail}")
     names = ", ".join(container.labels.get(SERVICE_LABEL, container.name) for container in failing) or "none started"
     return OperationFailed(
-        f"Recipe {recipe} did not become healthy (services: {names}); see `python tasks.py logs`.",
+        f"Recipe {recipe} did not become healthy (services: {names}), so the stack was stopped; "
+        "`python tasks.py logs` shows more, `python tasks.py up` tries again.",
         "\n".join(sections),
     )
 

@@ -29,6 +29,7 @@ class BuildOptions:
     base_image: str = DEFAULT_BASE_IMAGE
     bootstrap_base: bool = False
     ca_cert: Path | None = None
+    no_cache: bool = False
 
 
 def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> list[str]:
@@ -43,7 +44,7 @@ def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> lis
         bundle = _trust_bundle(Path(workdir), options.ca_cert)
         document = build_project(shelf, apps, base_image, bundle)
         finished = run_with_progress(
-            [*compose, "-f", "-", "build", "--progress", "plain"],
+            [*compose, "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
             f"Building {', '.join(app.name for app in apps)} on {base_image}",
             LOG_DIR / "build.log",
             stdin_text=to_yaml(document),

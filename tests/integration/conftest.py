@@ -1,0 +1,92 @@
+"""Fixtures for tests on the real Docker engine: a project of their own, a free port, a clean-up that always runs."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as error:
+        pytest.fail(f"Integration tests need a running Docker engine ({error}); run .ci/run or start dockerd.")
+    return client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], timeout: float, pause: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(pause)
+    return False
+
+
+@dataclass
+class Stack:
+    """One install of a recipe under test: its own Compose project, port and student folder."""
+
+    project: str
+    port: int
+    data_dir: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"TM351_PROJECT": self.project}
+
+    def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        return run_cli(*args, env=self.env, timeout=timeout)
+
+    def up(self, recipe: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        return self.cli("up", recipe, "--data-dir", str(self.data_dir), "--port", str(self.port), timeout=timeout)
+
+    def token(self) -> str:
+        return (self.data_dir / ".tm351" / "jupyter_token").read_text().strip()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str, token: str | None = None) -> requests.Response:
+        headers = {"Authorization": f"token {token}"} if token else {}
+        return requests.get(self.url(path), headers=headers, timeout=10)
+
+
+def remove_project(client: docker.DockerClient, project: str) -> None:
+    """Remove every container, volume and network of the project, whatever state a test left it in."""
+    label = {"label": f"com.docker.compose.project={project}"}
+    for container in client.containers.list(all=True, filters=label):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=label):
+        volume.remove(force=True)
+    for network in client.networks.list(filters=label):
+        network.remove()
+
+
+@pytest.fixture(scope="module")
+def stack(engine, tmp_path_factory) -> Iterator[Stack]:
+    project = f"tm351-test-{uuid.uuid4().hex[:8]}"
+    installed = Stack(project=project, port=free_port(), data_dir=tmp_path_factory.mktemp("student") / "TM351VCE")
+    try:
+        yield installed
+    finally:
+        remove_project(engine, project)

@@ -1,0 +1,77 @@
+"""Run code in a Jupyter kernel through the server's REST API and websocket, as the browser does."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+
+import requests
+import websocket
+
+
+@dataclass
+class Execution:
+    status: str = ""
+    stdout: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+def execute(base_url: str, token: str, code: str, timeout: float = 120) -> Execution:
+    """base_url like http://127.0.0.1:35180/jupyter/"""
+    headers = {"Authorization": f"token {token}"}
+    created = requests.post(f"{base_url}api/kernels", headers=headers, json={"name": "python3"}, timeout=30)
+    created.raise_for_status()
+    kernel_id = created.json()["id"]
+    channels = base_url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
+    connection = websocket.create_connection(channels, header=[f"Authorization: token {token}"], timeout=timeout)
+    try:
+        return _run(connection, code)
+    finally:
+        connection.close()
+        requests.delete(f"{base_url}api/kernels/{kernel_id}", headers=headers, timeout=30)
+
+
+def _run(connection: websocket.WebSocket, code: str) -> Execution:
+    msg_id = uuid.uuid4().hex
+    session = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "session": session,
+            "username": "test",
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+        "channel": "shell",
+        "buffers": [],
+    }
+    connection.send(json.dumps(request))
+    result = Execution()
+    replied = idle = False
+    while not (replied and idle):
+        message = json.loads(connection.recv())
+        if message.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = message["msg_type"]
+        content = message["content"]
+        if kind == "stream":
+            result.stdout += content["text"]
+        elif kind == "error":
+            result.errors.append("\n".join(content["traceback"]))
+        elif kind == "execute_reply":
+            result.status = content["status"]
+            replied = True
+        elif kind == "status" and content["execution_state"] == "idle":
+            idle = True
+    return result

@@ -1,0 +1,122 @@
+"""The catalogue loads into a typed model, and every kind of mistake gets one message with the key and the fix."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compose.catalogue import SHELF_PATH, ShelfError, VolumeKind, load_shelf, shelf_summary
+
+VALID = yaml.safe_load(SHELF_PATH.read_text())
+
+
+def write_shelf(tmp_path: Path, data: dict | str) -> Path:
+    path = tmp_path / "shelf.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def error_for(tmp_path: Path, data: dict | str) -> str:
+    with pytest.raises(ShelfError) as caught:
+        load_shelf(write_shelf(tmp_path, data))
+    message = str(caught.value)
+    assert "shelf.yaml" in message
+    assert "Fix:" in message
+    assert "\n" not in message
+    return message
+
+
+def mutated(change) -> dict:
+    data = copy.deepcopy(VALID)
+    change(data)
+    return data
+
+
+def test_the_shipped_shelf_loads_with_a_default_recipe():
+    shelf = load_shelf()
+    assert shelf.default_recipe.name in shelf.recipes
+    jupyter = shelf.apps["jupyter"]
+    assert jupyter.port == 8888
+    assert jupyter.memory_mib > 0
+    assert {volume.kind for volume in jupyter.volumes} >= {VolumeKind.STUDENT_DATA}
+    assert jupyter.build_dir.joinpath("Dockerfile").is_file()
+
+
+def test_summary_has_the_documented_shape():
+    summary = shelf_summary(load_shelf())
+    recipe = summary["recipes"][0]
+    assert set(recipe) >= {"name", "apps", "memory_mib", "default"}
+    assert recipe["memory_mib"] == sum(app["memory_mib"] for app in summary["apps"] if app["name"] in recipe["apps"])
+    assert [app["name"] for app in summary["apps"]] == list(VALID["apps"])
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    message = error_for(tmp_path, "version: 0.1.0\napps:\n  jupyter: [unclosed\n")
+    assert "line" in message
+    assert "not valid YAML" in message
+
+
+def test_unknown_app_in_a_recipe(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"]["apps"].append("jupyterr")))
+    assert "recipes.jupyter.apps[1]" in message
+    assert "unknown app 'jupyterr'" in message
+    assert "use one of jupyter" in message
+
+
+def test_duplicate_name(tmp_path):
+    text = SHELF_PATH.read_text().replace("recipes:\n", "recipes:\n  jupyter:\n    description: again\n", 1)
+    message = error_for(tmp_path, text)
+    assert "key 'jupyter'" in message
+    assert "already used" in message
+
+
+def test_missing_field(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].pop("memory_mib")))
+    assert "apps.jupyter.memory_mib" in message
+    assert "add 'memory_mib'" in message
+
+
+def test_unknown_field(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(memory_mb=3)))
+    assert "apps.jupyter.memory_mb" in message
+    assert "correct its spelling" in message
+
+
+def test_wrong_type_names_the_value(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(port="http")))
+    assert "apps.jupyter.port" in message
+    assert "'http'" in message
+
+
+def test_wrong_volume_kind(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"]["volumes"][0].update(kind="disk")))
+    assert "apps.jupyter.volumes[0].kind" in message
+
+
+def test_exactly_one_default_recipe(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"].update(default=False)))
+    assert "exactly one recipe" in message
+
+
+def test_a_needed_app_must_be_in_the_recipe(tmp_path):
+    def add_needy_app(data):
+        data["apps"]["helper"] = {**copy.deepcopy(data["apps"]["jupyter"]), "needs": []}
+        data["apps"]["jupyter"]["needs"] = ["helper"]
+
+    message = error_for(tmp_path, mutated(add_needy_app))
+    assert "recipes.jupyter.apps" in message
+    assert "needs 'helper'" in message
+
+
+def test_entrance_must_be_one_of_the_apps(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"].update(entrance="gateway")))
+    assert "recipes.jupyter.entrance" in message
+
+
+def test_build_folder_must_hold_a_dockerfile(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(build="images/nothing")))
+    assert "apps.jupyter.build" in message
+    assert "no Dockerfile" in message

@@ -1,0 +1,118 @@
+"""A recipe renders to a Compose v2 project that `docker compose config` accepts."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compose.catalogue import SHELF_PATH, load_shelf
+from compose.render import StackOptions, entrance_url, render_compose, to_yaml
+
+OPTIONS = StackOptions(data_dir=Path("/home/ada/TM351VCE"), port=40123, host="127.0.0.1", uid=1234, gid=999)
+
+
+@pytest.fixture
+def two_app_shelf(tmp_path):
+    """The shipped shelf plus an app that the jupyter app needs, in a recipe of both."""
+    data = yaml.safe_load(SHELF_PATH.read_text())
+    helper = copy.deepcopy(data["apps"]["jupyter"])
+    helper.update(path=None, host_user=False, secrets=[], capabilities=[], memory_mib=64)
+    helper["volumes"] = [{"kind": "database", "source": "helper-data", "target": "/var/lib/helper"}]
+    data["apps"]["helper"] = helper
+    data["apps"]["jupyter"]["needs"] = ["helper"]
+    data["recipes"]["jupyter"]["apps"] = ["jupyter", "helper"]
+    path = tmp_path / "shelf.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_shelf(path)
+
+
+def render_default() -> dict:
+    shelf = load_shelf()
+    return render_compose(shelf, shelf.recipe("jupyter"), OPTIONS)
+
+
+def test_project_service_image_and_limits():
+    document = render_default()
+    shelf = load_shelf()
+    assert document["name"] == "tm351"
+    service = document["services"]["jupyter"]
+    assert service["image"] == f"tm351/jupyter:{shelf.version}"
+    assert service["mem_limit"] == f"{shelf.apps['jupyter'].memory_mib}m"
+    assert service["healthcheck"]["test"] == shelf.apps["jupyter"].healthcheck.test
+    assert service["healthcheck"]["interval"].endswith("s")
+
+
+def test_only_the_entrance_is_published_on_the_chosen_host_and_port():
+    ports = render_default()["services"]["jupyter"]["ports"]
+    assert ports == [{"target": 8888, "published": "40123", "host_ip": "127.0.0.1", "protocol": "tcp"}]
+
+
+def test_student_folder_is_bound_and_state_is_a_named_volume():
+    document = render_default()
+    mounts = document["services"]["jupyter"]["volumes"]
+    assert {"type": "bind", "source": "/home/ada/TM351VCE", "target": "/srv/TM351VCE"} in mounts
+    named = [mount["source"] for mount in mounts if mount["type"] == "volume"]
+    assert named
+    assert set(named) <= set(document["volumes"])
+
+
+def test_host_user_and_catalogue_fields_reach_the_environment():
+    environment = render_default()["services"]["jupyter"]["environment"]
+    assert environment["NB_UID"] == "1234"
+    assert environment["NB_GID"] == "999"
+    assert environment["JUPYTER_BASE_URL"] == "/jupyter/"
+    assert environment["JUPYTER_PORT"] == "8888"
+
+
+def test_labels_oci_and_project():
+    labels = render_default()["services"]["jupyter"]["labels"]
+    assert labels["org.tm351.app"] == "jupyter"
+    assert labels["org.tm351.project"] == "tm351"
+    assert labels["org.tm351.recipe"] == "jupyter"
+    assert labels["org.opencontainers.image.version"] == load_shelf().version
+    assert labels["org.tm351.url"] == "http://127.0.0.1:40123/jupyter/"
+
+
+def test_token_is_a_secret_file_in_the_student_folder():
+    document = render_default()
+    assert document["services"]["jupyter"]["secrets"] == ["jupyter_token"]
+    assert document["secrets"]["jupyter_token"]["file"] == "/home/ada/TM351VCE/.tm351/jupyter_token"
+
+
+def test_services_drop_capabilities():
+    service = render_default()["services"]["jupyter"]
+    assert service["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in service["security_opt"]
+
+
+def test_needed_apps_are_waited_for_until_healthy(two_app_shelf):
+    document = render_compose(two_app_shelf, two_app_shelf.recipe("jupyter"), OPTIONS)
+    assert document["services"]["jupyter"]["depends_on"] == {"helper": {"condition": "service_healthy"}}
+    assert "ports" not in document["services"]["helper"]
+    assert "helper-data" in document["volumes"]
+
+
+def test_dollar_signs_stay_literal():
+    shelf = load_shelf()
+    options = StackOptions(data_dir=Path("/home/$USER/x"), port=35180, host="127.0.0.1")
+    document = render_compose(shelf, shelf.recipe("jupyter"), options)
+    assert document["secrets"]["jupyter_token"]["file"] == "/home/$$USER/x/.tm351/jupyter_token"
+
+
+def test_url_uses_the_entrance_path():
+    shelf = load_shelf()
+    assert entrance_url(shelf, shelf.recipe("jupyter"), OPTIONS) == "http://127.0.0.1:40123/jupyter/"
+
+
+def test_docker_compose_accepts_every_recipe(tmp_path):
+    shelf = load_shelf()
+    for recipe in shelf.recipes.values():
+        text = to_yaml(render_compose(shelf, recipe, OPTIONS))
+        checked = subprocess.run(
+            ["docker", "compose", "-f", "-", "config", "-q"], input=text, capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, f"{recipe.name}: {checked.stderr}"
