@@ -32,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Build, run and publish the TM351 data-science stack (Jupyter, databases, OpenRefine) in Docker.",
 )
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _debug = False
 

@@ -14,6 +14,7 @@ import docker
 import pytest
 import requests
 
+from compose.catalogue import load_shelf
 from tests.conftest import run_cli
 
 
@@ -80,6 +81,14 @@ def remove_project(client: docker.DockerClient, project: str) -> None:
         volume.remove(force=True)
     for network in client.networks.list(filters=label):
         network.remove()
+
+
+@pytest.fixture(scope="session")
+def built(engine) -> docker.models.images.Image:
+    """The jupyter image, built by the CLI as the course team would."""
+    result = run_cli("build", "jupyter")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return engine.images.get(f"tm351/jupyter:{load_shelf().version}")
 
 
 @pytest.fixture(scope="module")

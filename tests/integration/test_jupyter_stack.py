@@ -24,13 +24,6 @@ print("imported", pandas.__version__)
 
 
 @pytest.fixture(scope="module")
-def built(engine):
-    result = run_cli("build", "jupyter")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return engine.images.get(f"tm351/jupyter:{load_shelf().version}")
-
-
-@pytest.fixture(scope="module")
 def running(built, stack):
     started = time.monotonic()
     result = stack.up("jupyter", timeout=60)
@@ -83,6 +76,16 @@ def test_password_command_prints_the_token(running):
     result = running.cli("password", "--data-dir", str(running.data_dir))
     assert result.returncode == 0
     assert result.stdout.strip() == running.token()
+
+
+def test_logs_of_one_service_and_an_unknown_one(running):
+    result = running.cli("logs", "jupyter", "--lines", "50")
+    assert result.returncode == 0
+    assert "Jupyter Server" in result.stdout
+    assert running.token() not in result.stdout
+    unknown = running.cli("logs", "nosuch")
+    assert unknown.returncode == 2
+    assert "choose one of jupyter" in unknown.stderr
 
 
 def test_kernel_imports_the_stack_and_writes_a_file_owned_by_the_host_user(running):

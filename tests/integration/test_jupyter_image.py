@@ -1,0 +1,71 @@
+"""The Jupyter image on its own: it takes any host uid at run time and runs with no privilege."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from compose.catalogue import load_shelf
+from compose.render import StackOptions, render_compose, to_yaml
+from compose.student_folder import StudentFolder
+from tests.integration.conftest import free_port, remove_project
+from tests.integration.jupyter_kernel import execute
+
+pytestmark = pytest.mark.integration
+
+HOST_UID, HOST_GID = 4321, 4322  # a user the image has never heard of
+
+
+@pytest.fixture
+def as_other_user(built, engine, tmp_path):
+    """The jupyter recipe started by Compose for a host user with uid 4321, as `up` would render it."""
+    shelf = load_shelf()
+    data_dir = tmp_path / "TM351VCE"
+    folder = StudentFolder(data_dir)
+    folder.prepare(shelf.student_folders, ["jupyter_token"])
+    for path in (data_dir, *data_dir.rglob("*")):
+        # chown, not the CLI: these tests run as root, and the point is a uid other than ours.
+        subprocess.run(["chown", f"{HOST_UID}:{HOST_GID}", str(path)], check=True)
+    options = StackOptions(
+        data_dir=data_dir,
+        port=free_port(),
+        host="127.0.0.1",
+        project=f"tm351-test-{uuid.uuid4().hex[:8]}",
+        uid=HOST_UID,
+        gid=HOST_GID,
+    )
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text(to_yaml(render_compose(shelf, shelf.recipe("jupyter"), options)))
+    try:
+        started = subprocess.run(
+            ["docker", "compose", "-f", str(compose_file), "up", "--detach", "--wait"], capture_output=True, text=True
+        )
+        assert started.returncode == 0, started.stderr
+        yield options, folder.read_secret("jupyter_token")
+    finally:
+        remove_project(engine, options.project)
+
+
+def test_files_belong_to_the_host_user(as_other_user):
+    options, token = as_other_user
+    result = execute(f"http://127.0.0.1:{options.port}/jupyter/", token, "open('data/out.csv', 'w').write('a,b')")
+    assert result.status == "ok", result.errors
+    written = Path(options.data_dir, "data", "out.csv")
+    assert (written.stat().st_uid, written.stat().st_gid) == (HOST_UID, HOST_GID)
+
+
+def test_the_server_runs_as_that_user_without_capabilities(as_other_user, engine):
+    options, token = as_other_user
+    code = (
+        "import os\n"
+        "print(os.getuid(), os.getgid(), os.environ['HOME'])\n"
+        "print([line.split()[1] for line in open('/proc/self/status') if line.startswith(('CapEff', 'CapBnd'))])\n"
+    )
+    result = execute(f"http://127.0.0.1:{options.port}/jupyter/", token, code)
+    assert result.status == "ok", result.errors
+    identity, capabilities = result.stdout.splitlines()
+    assert identity == f"{HOST_UID} {HOST_GID} /home/student"
+    assert capabilities == "['0000000000000000', '0000000000000000']"
