@@ -7,7 +7,7 @@ import subprocess
 from functools import cache
 
 import docker
-from docker.errors import DockerException
+from docker.errors import DockerException, ImageNotFound
 
 from compose.errors import UsageProblem
 
@@ -41,3 +41,11 @@ def compose_cli() -> list[str]:
             "e.g. `sudo apt-get install docker-compose-plugin`, see https://docs.docker.com/compose/install/."
         )
     return [docker_cli, "compose"]
+
+
+def image_present(client: docker.DockerClient, reference: str) -> bool:
+    try:
+        client.images.get(reference)
+        return True
+    except ImageNotFound:
+        return False

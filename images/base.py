@@ -9,8 +9,9 @@ import tempfile
 from pathlib import Path
 
 import docker
-from docker.errors import DockerException, ImageNotFound
+from docker.errors import DockerException
 
+from compose.engine import image_present
 from compose.errors import OperationFailed, UsageProblem
 from compose.progress import console, run_with_progress
 
@@ -29,7 +30,7 @@ def resolve_base_image(client: docker.DockerClient, requested: str, bootstrap: b
     """The base image to build on: the requested one if present or pullable, else one made by debootstrap."""
     if bootstrap:
         return bootstrapped_base_image(client, log_dir)
-    if _present(client, requested):
+    if image_present(client, requested):
         return requested
     try:
         console.print(f"Pulling base image {requested} ...")
@@ -45,7 +46,7 @@ def resolve_base_image(client: docker.DockerClient, requested: str, bootstrap: b
 
 
 def bootstrapped_base_image(client: docker.DockerClient, log_dir: Path) -> str:
-    if _present(client, BOOTSTRAPPED_BASE_IMAGE):
+    if image_present(client, BOOTSTRAPPED_BASE_IMAGE):
         console.print(f"Using the Debian base image made earlier from Debian's archive: {BOOTSTRAPPED_BASE_IMAGE}")
         return BOOTSTRAPPED_BASE_IMAGE
     if shutil.which("debootstrap") is None:
@@ -99,11 +100,3 @@ def _import_rootfs(rootfs: Path, tag: str) -> None:
         tar.wait()
     if imported.returncode != 0 or tar.returncode != 0:
         raise OperationFailed(f"Importing the Debian root filesystem as {tag} failed: {imported.stderr.strip()}")
-
-
-def _present(client: docker.DockerClient, image: str) -> bool:
-    try:
-        client.images.get(image)
-        return True
-    except ImageNotFound:
-        return False

@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-import docker
-from docker.errors import ImageNotFound
 
 from compose.catalogue import App, Shelf
-from compose.engine import compose_cli, docker_client
+from compose.engine import compose_cli, docker_client, image_present
 from compose.errors import OperationFailed, UsageProblem
 from compose.progress import LOG_DIR, console, run_with_progress
 from compose.render import to_yaml
@@ -64,14 +62,6 @@ def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | Non
     if missing:
         console.print(f"Images not built yet: {', '.join(missing)}; building them first.")
         build_apps(shelf, missing, options or BuildOptions())
-
-
-def image_present(client: docker.DockerClient, reference: str) -> bool:
-    try:
-        client.images.get(reference)
-        return True
-    except ImageNotFound:
-        return False
 
 
 def build_project(shelf: Shelf, apps: list[App], base_image: str, ca_bundle: Path) -> dict[str, Any]:
