@@ -17,11 +17,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from compose import backup as backups
 from compose import stack
 from compose.catalogue import load_shelf, shelf_summary
 from compose.errors import OperationFailed, UsageProblem
 from compose.render import StackOptions, render_compose, to_yaml
-from compose.student_folder import login_password
 from compose.views import shelf_tables, status_table
 from images.base import DEFAULT_BASE_IMAGE
 from images.build import BuildOptions, build_apps
@@ -40,6 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="The student's folder [default: ~/TM351VCE].")]
 Port = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Host port of the stack [default: 35180].")]
+ExposeDb = Annotated[bool, typer.Option("--expose-db", help="Also publish the databases, on 127.0.0.1 only.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 
 
@@ -95,10 +96,12 @@ def render(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE instead of stdout.")] = None,
     data_dir: DataDir = None,
     port: Port = None,
+    expose_db: ExposeDb = False,
 ) -> None:
     """Render a recipe as a Compose v2 file."""
     shelf = load_shelf()
-    text = to_yaml(render_compose(shelf, shelf.recipe(recipe), StackOptions.for_host(shelf, data_dir, port)))
+    options = StackOptions.for_host(shelf, data_dir, port, expose_db=expose_db)
+    text = to_yaml(render_compose(shelf, shelf.recipe(recipe), options))
     if output is None:
         sys.stdout.write(text)
     else:
@@ -130,12 +133,13 @@ def up(
     recipe: Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")] = None,
     data_dir: DataDir = None,
     port: Port = None,
+    expose_db: ExposeDb = False,
 ) -> None:
     """Start a recipe (building missing images first) and print its URL."""
-    url = stack.up(recipe, data_dir, port)
+    url = stack.up(recipe, data_dir, port, expose_db)
     out.print(f"[green]Ready:[/green] open {url}")
     hint = "python tasks.py password" + (f" --data-dir {data_dir}" if data_dir else "")
-    out.print(f"Your password (the Jupyter token) is printed by: {hint}")
+    out.print(f"Log in as [bold]student[/bold] with the password that `{hint}` prints.")
 
 
 @app.command()
@@ -171,15 +175,52 @@ def down(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before purging.")] = False,
 ) -> None:
     """Stop the stack. Your folder is always kept; volumes are kept unless --purge."""
-    deleted = stack.down(purge, confirm=lambda question: yes or (sys.stdin.isatty() and typer.confirm(question)))
+    deleted = stack.down(purge, confirm=lambda question: _confirmed(question, yes))
     out.print("Stopped." + (f" Deleted volumes: {', '.join(deleted)}." if deleted else ""))
 
 
 @app.command()
 @reported
-def password(data_dir: DataDir = None) -> None:
-    """Print the password to log in with."""
-    print(login_password(data_dir, load_shelf().defaults.data_dir))
+def backup(
+    data_dir: DataDir = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Archive to write [default: in backups/].")
+    ] = None,
+) -> None:
+    """Write one archive of every database of the running stack and the notebooks and data folders."""
+    out.print(f"Backed up to {backups.backup(data_dir, output)}")
+
+
+@app.command()
+@reported
+def restore(
+    archive: Annotated[Path, typer.Argument(help="An archive written by `backup`.")],
+    data_dir: DataDir = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before overwriting.")] = False,
+) -> None:
+    """Restore a backup into the running stack (asks before it overwrites anything)."""
+    manifest = backups.restore(archive, data_dir, confirm=lambda question: _confirmed(question, yes))
+    out.print(f"Restored the backup of {manifest.created} (databases: {', '.join(manifest.databases) or 'none'}).")
+
+
+def _confirmed(question: str, yes: bool) -> bool:
+    """--yes, or a yes typed at a terminal; never a yes assumed when nobody can answer."""
+    return yes or (sys.stdin.isatty() and typer.confirm(question))
+
+
+@app.command()
+@reported
+def password(
+    data_dir: DataDir = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Replace it with a new one (the old one stops working).")
+    ] = False,
+) -> None:
+    """Print the password to log in with (user: student)."""
+    if reset:
+        restarted = stack.reset_password(data_dir)
+        err.print("New password set" + (f"; restarted {', '.join(restarted)}." if restarted else "."))
+    print(stack.password(data_dir))
 
 
 if __name__ == "__main__":

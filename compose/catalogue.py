@@ -60,6 +60,14 @@ class Volume(_Strict):
         return self
 
 
+class Backup(_Strict):
+    """Commands run inside the app's container: dump writes one archive to stdout, restore reads it on stdin."""
+
+    user: str
+    dump: list[str] = Field(min_length=1)
+    restore: list[str] = Field(min_length=1)
+
+
 class App(_Strict):
     name: Name
     description: str
@@ -75,6 +83,21 @@ class App(_Strict):
     secrets: list[SecretName] = []
     capabilities: list[str] = []
     host_user: bool = False
+    # Apps whose client settings this app receives when the recipe includes them.
+    connects_to: list[Name] = []
+    client_environment: dict[str, str] = {}
+    client_secrets: list[SecretName] = []
+    # The gateway routes a browser to every other app of the recipe that has a path.
+    gateway: bool = False
+    # A token of this app's own that the gateway presents for the logged-in student.
+    token_secret: SecretName | None = None
+    # Published on the host's loopback address only with `up --expose-db`.
+    expose_port: int | None = Field(default=None, ge=1, le=65535)
+    backup: Backup | None = None
+
+    def fields(self) -> dict[str, object]:
+        """What catalogue strings may refer to as {name}, {port} and {path}."""
+        return {"name": self.name, "port": self.port, "path": self.path or "/"}
 
     def image_ref(self, version: str) -> str:
         return f"{self.image}:{version}"
@@ -226,11 +249,19 @@ def _key_path(location: list[Any]) -> str:
 
 def _check_references(path: Path, shelf: Shelf) -> None:
     for app in shelf.apps.values():
-        for index, needed in enumerate(app.needs):
-            if needed not in shelf.apps:
-                raise ShelfError(
-                    path, f"apps.{app.name}.needs[{index}]", f"unknown app '{needed}'", _choose(shelf.apps)
-                )
+        for field in ("needs", "connects_to"):
+            for index, other in enumerate(getattr(app, field)):
+                if other not in shelf.apps:
+                    raise ShelfError(
+                        path, f"apps.{app.name}.{field}[{index}]", f"unknown app '{other}'", _choose(shelf.apps)
+                    )
+        if app.token_secret and app.token_secret not in app.secrets:
+            raise ShelfError(
+                path,
+                f"apps.{app.name}.token_secret",
+                f"'{app.token_secret}' is not one of the app's secrets",
+                "add it to the app's secrets",
+            )
         if not app.build_dir.joinpath("Dockerfile").is_file():
             raise ShelfError(
                 path, f"apps.{app.name}.build", f"no Dockerfile in '{app.build}'", "name the app's folder under images/"
@@ -259,6 +290,14 @@ def _check_references(path: Path, shelf: Shelf) -> None:
                 f"recipes.{recipe.name}.entrance",
                 f"'{recipe.entrance}' is not one of the recipe's apps",
                 "name the app whose port is published",
+            )
+        has_ui = any(shelf.apps[name].path for name in recipe.apps)
+        if has_ui and not shelf.apps[recipe.entrance].gateway:
+            raise ShelfError(
+                path,
+                f"recipes.{recipe.name}.entrance",
+                "a recipe with a browser UI is entered through the gateway, which asks for the login",
+                "add the gateway app to the recipe and make it the entrance",
             )
     defaults = [recipe.name for recipe in shelf.recipes.values() if recipe.default]
     if len(defaults) != 1:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from compose.catalogue import App, Recipe, Shelf, VolumeKind
+from compose.gateway import CONFIG_NAME, ROUTES_TARGET, render_routes, routed_apps
 
 DEFAULT_PROJECT = "tm351"
 SECRETS_FOLDER = ".tm351"
@@ -25,13 +26,15 @@ class StackOptions:
     project: str = DEFAULT_PROJECT
     uid: int = 1000
     gid: int = 100
+    expose_db: bool = False
 
     @classmethod
     def for_host(
-        cls, shelf: Shelf, data_dir: Path | None, port: int | None, project: str | None = None
+        cls, shelf: Shelf, data_dir: Path | None, port: int | None, project: str | None = None, expose_db: bool = False
     ) -> StackOptions:
         """Options with the catalogue's defaults and the invoking user's uid and gid."""
         return cls(
+            expose_db=expose_db,
             data_dir=(data_dir or Path(shelf.defaults.data_dir)).expanduser().absolute(),
             port=port or shelf.defaults.port,
             host=shelf.defaults.host,
@@ -48,8 +51,23 @@ class StackOptions:
 def entrance_url(shelf: Shelf, recipe: Recipe, options: StackOptions) -> str:
     # A stack published on every interface is still opened locally through the loopback address.
     host = "127.0.0.1" if options.host in ("0.0.0.0", "") else options.host  # noqa: S104
-    path = shelf.apps[recipe.entrance].path or "/"
+    entrance = shelf.apps[recipe.entrance]
+    apps = routed_apps(shelf, recipe) if entrance.gateway else [entrance]
+    path = apps[0].path if apps and apps[0].path else "/"
     return f"http://{host}:{options.port}{path}"
+
+
+def app_secrets(shelf: Shelf, recipe: Recipe, app: App) -> list[str]:
+    """The secrets an app is given: its own, its peers' client secrets and, for the gateway, the apps' tokens."""
+    names = list(app.secrets)
+    names += [name for peer in _peers(shelf, recipe, app) for name in peer.client_secrets]
+    if app.gateway:
+        names += [routed.token_secret for routed in routed_apps(shelf, recipe) if routed.token_secret]
+    return list(dict.fromkeys(names))
+
+
+def recipe_secrets(shelf: Shelf, recipe: Recipe) -> list[str]:
+    return list(dict.fromkeys(name for app in shelf.apps_of(recipe) for name in app_secrets(shelf, recipe, app)))
 
 
 def render_compose(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[str, Any]:
@@ -66,9 +84,12 @@ def render_compose(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[
     }
     if volumes:
         document["volumes"] = volumes
-    secrets = {name: {"file": str(options.secrets_dir / name)} for app in apps for name in app.secrets}
+    secrets = {name: {"file": str(options.secrets_dir / name)} for name in recipe_secrets(shelf, recipe)}
     if secrets:
         document["secrets"] = secrets
+    gateways = [app for app in apps if app.gateway]
+    if gateways:
+        document["configs"] = {CONFIG_NAME: {"content": render_routes(shelf, recipe, gateways[0])}}
     return _escape_interpolation(document)
 
 
@@ -81,7 +102,7 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
     service: dict[str, Any] = {
         "image": app.image_ref(shelf.version),
         "restart": "unless-stopped",
-        "environment": _environment(app, options),
+        "environment": _environment(shelf, recipe, app, options),
         "healthcheck": {
             "test": check.test,
             "interval": _duration(check.interval_s),
@@ -103,22 +124,38 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
     }
     if app.capabilities:
         service["cap_add"] = list(app.capabilities)
+    ports = []
     if app.name == recipe.entrance:
-        service["ports"] = [
-            {"target": app.port, "published": str(options.port), "host_ip": options.host, "protocol": "tcp"}
-        ]
+        ports.append(_published(app.port, options.port, options.host))
+    if app.expose_port and options.expose_db:
+        # Databases are for this machine's own clients only, whatever host the entrance uses.
+        ports.append(_published(app.port, app.expose_port, "127.0.0.1"))
+    if ports:
+        service["ports"] = ports
     if app.volumes:
         service["volumes"] = [_mount(volume.kind, volume.source, volume.target, options) for volume in app.volumes]
-    if app.secrets:
-        service["secrets"] = list(app.secrets)
+    secrets = app_secrets(shelf, recipe, app)
+    if secrets:
+        service["secrets"] = secrets
+    if app.gateway:
+        service["configs"] = [{"source": CONFIG_NAME, "target": ROUTES_TARGET}]
     if app.needs:
         service["depends_on"] = {name: {"condition": "service_healthy"} for name in app.needs}
     return service
 
 
-def _environment(app: App, options: StackOptions) -> dict[str, str]:
-    fields = {"port": app.port, "path": app.path or "/"}
-    environment = {key: value.format_map(fields) for key, value in app.environment.items()}
+def _published(target: int, published: int, host: str) -> dict[str, Any]:
+    return {"target": target, "published": str(published), "host_ip": host, "protocol": "tcp"}
+
+
+def _peers(shelf: Shelf, recipe: Recipe, app: App) -> list[App]:
+    return [shelf.apps[name] for name in app.connects_to if name in recipe.apps]
+
+
+def _environment(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, str]:
+    environment = {key: value.format_map(app.fields()) for key, value in app.environment.items()}
+    for peer in _peers(shelf, recipe, app):
+        environment |= {key: value.format_map(peer.fields()) for key, value in peer.client_environment.items()}
     if app.host_user:
         environment |= {"NB_UID": str(options.uid), "NB_GID": str(options.gid)}
     return environment

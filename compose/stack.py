@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,8 +17,16 @@ from compose.catalogue import load_shelf
 from compose.engine import compose_cli, docker_client
 from compose.errors import OperationFailed, UsageProblem
 from compose.progress import LOG_DIR, run_with_progress
-from compose.render import DEFAULT_PROJECT, StackOptions, entrance_url, render_compose, to_yaml
-from compose.student_folder import StudentFolder
+from compose.render import (
+    DEFAULT_PROJECT,
+    StackOptions,
+    app_secrets,
+    entrance_url,
+    recipe_secrets,
+    render_compose,
+    to_yaml,
+)
+from compose.student_folder import LOGIN_SECRET, StudentFolder
 from images.build import ensure_images
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -48,16 +57,16 @@ def current_project() -> str:
     return os.environ.get("TM351_PROJECT", DEFAULT_PROJECT)
 
 
-def up(recipe_name: str | None, data_dir: Path | None, port: int | None) -> str:
+def up(recipe_name: str | None, data_dir: Path | None, port: int | None, expose_db: bool = False) -> str:
     """Start a recipe and wait until every service is healthy; returns the URL to open."""
     shelf = load_shelf()
     recipe = shelf.recipe(recipe_name)
-    options = StackOptions.for_host(shelf, data_dir, port, current_project())
+    options = StackOptions.for_host(shelf, data_dir, port, current_project(), expose_db)
     client = docker_client()
     compose = compose_cli()
     apps = shelf.apps_of(recipe)
     folder = StudentFolder(options.data_dir)
-    folder.prepare(shelf.student_folders, [name for app in apps for name in app.secrets])
+    folder.prepare(shelf.student_folders, recipe_secrets(shelf, recipe))
     _check_port_free(client, options)
     ensure_images(shelf, apps)
 
@@ -147,6 +156,51 @@ def down(purge: bool, confirm: Callable[[str], bool]) -> list[str]:
     if not finished.ok:
         raise OperationFailed(f"`docker compose down` failed; full log: {finished.log}", "\n".join(finished.tail))
     return volumes if purge else []
+
+
+def student_folder(data_dir: Path | None) -> StudentFolder:
+    shelf = load_shelf()
+    return StudentFolder(StackOptions.for_host(shelf, data_dir, None).data_dir)
+
+
+def password(data_dir: Path | None) -> str:
+    return student_folder(data_dir).read_secret(LOGIN_SECRET)
+
+
+def reset_password(data_dir: Path | None) -> list[str]:
+    """Rotate the login password; restart the running services that check it. Returns their names."""
+    folder = student_folder(data_dir)
+    folder.replace_secret(LOGIN_SECRET)
+    shelf = load_shelf()
+    client = docker_client()
+    running = [
+        container for container in project_containers(client, current_project()) if container.status == "running"
+    ]
+    if not running:
+        return []
+    recipe = shelf.recipe(running[0].labels.get("org.tm351.recipe"))
+    users = [
+        container
+        for container in running
+        if LOGIN_SECRET in app_secrets(shelf, recipe, shelf.app(container.labels.get("org.tm351.app", "")))
+    ]
+    for container in users:
+        container.restart()
+    _wait_until_healthy(users, timeout_s=60)
+    return [container.labels.get(SERVICE_LABEL, container.name) for container in users]
+
+
+def _wait_until_healthy(containers: list[Container], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    for container in containers:
+        while True:
+            container.reload()
+            health = container.attrs["State"].get("Health", {}).get("Status", "healthy")
+            if health == "healthy":
+                break
+            if time.monotonic() > deadline:
+                raise OperationFailed(f"{container.name} is {health} after a restart; see `python tasks.py logs`.")
+            time.sleep(0.2)
 
 
 def project_containers(client: docker.DockerClient, project: str) -> list[Container]:

@@ -49,6 +49,16 @@ class StudentFolder:
                 " (with the same --data-dir) to generate it."
             ) from None
 
+    def replace_secret(self, name: str) -> None:
+        """A new value written into the same file: running containers mount the file itself, not its name."""
+        path = self.secret_path(name)
+        if not path.is_file():
+            self.read_secret(name)  # raises the "start the stack once" message
+        descriptor = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as secret_file:
+            secret_file.write(_new_secret())
+
     def _generate_secret(self, name: str) -> None:
         path = self.secret_path(name)
         try:
@@ -56,13 +66,12 @@ class StudentFolder:
         except FileExistsError:
             return
         with os.fdopen(descriptor, "w", encoding="utf-8") as secret_file:
-            secret_file.write(secrets.token_urlsafe(SECRET_BYTES) + "\n")
+            secret_file.write(_new_secret())
 
 
-# What a student logs in with.
-LOGIN_SECRET = "jupyter_token"  # noqa: S105 - the name of a file, not a password
+def _new_secret() -> str:
+    return secrets.token_urlsafe(SECRET_BYTES) + "\n"
 
 
-def login_password(data_dir: Path | None, default_data_dir: str) -> str:
-    folder = StudentFolder((data_dir or Path(default_data_dir)).expanduser().absolute())
-    return folder.read_secret(LOGIN_SECRET)
+# What a student logs in with at the gateway.
+LOGIN_SECRET = "password"  # noqa: S105 - the name of a file, not a password

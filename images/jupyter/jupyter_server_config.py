@@ -12,12 +12,16 @@ c.ServerApp.port = int(os.environ.get("JUPYTER_PORT", "8888"))
 c.ServerApp.base_url = os.environ.get("JUPYTER_BASE_URL", "/")
 c.ServerApp.root_dir = os.environ.get("JUPYTER_ROOT_DIR", "/srv/TM351VCE")
 c.ServerApp.open_browser = False
+# Reached through the gateway, which logs the student in and forwards the original host and scheme;
+# the server still requires its own token on every request.
+c.ServerApp.allow_remote_access = True
+c.ServerApp.trust_xheaders = True
 c.ServerApp.quit_button = False
 # The language server is not part of the course and costs memory at start-up.
 c.ServerApp.jpserver_extensions = {"jupyter_lsp": False}
 
 # The access token is generated per install and handed in as a secret file: there is no default.
-token_file = Path(os.environ.get("JUPYTER_TOKEN_FILE", "/run/secrets/jupyter_token"))
+token_file = Path(os.environ.get("JUPYTER_TOKEN_PATH", "/run/secrets/jupyter_token"))
 try:
     token = token_file.read_text().strip()
 except OSError as error:

@@ -6,6 +6,16 @@ set -euo pipefail
 user=student
 home=/home/$user
 
+# A variable NAME_FILE names a secret file (e.g. PGPASSWORD_FILE): hand the program NAME with its content,
+# so database clients in notebooks connect without anyone typing or storing a password.
+while IFS= read -r variable; do
+    path=${!variable}
+    if [ -r "$path" ]; then
+        export "${variable%_FILE}=$(<"$path")"
+    fi
+    unset "$variable"
+done < <(compgen -e | grep '_FILE$' || true)
+
 if [ "$(id -u)" != 0 ]; then
     # Started as a non-root user already (e.g. `docker run --user`): nothing to remap.
     exec "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import subprocess
 import time
@@ -16,6 +17,7 @@ import requests
 
 from compose.catalogue import load_shelf
 from tests.conftest import run_cli
+from tests.integration.jupyter_kernel import Execution, execute
 
 
 @pytest.fixture(scope="session")
@@ -61,15 +63,26 @@ class Stack:
     def up(self, recipe: str, timeout: float = 900) -> subprocess.CompletedProcess:
         return self.cli("up", recipe, "--data-dir", str(self.data_dir), "--port", str(self.port), timeout=timeout)
 
-    def token(self) -> str:
-        return (self.data_dir / ".tm351" / "jupyter_token").read_text().strip()
+    def secret(self, name: str) -> str:
+        return (self.data_dir / ".tm351" / name).read_text().strip()
+
+    def password(self) -> str:
+        return self.secret("password")
+
+    def login(self, password: str | None = None) -> dict[str, str]:
+        """The Authorization header a script sends to log in as the student."""
+        credentials = base64.b64encode(f"student:{password or self.password()}".encode()).decode()
+        return {"Authorization": f"Basic {credentials}"}
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def get(self, path: str, token: str | None = None) -> requests.Response:
-        headers = {"Authorization": f"token {token}"} if token else {}
-        return requests.get(self.url(path), headers=headers, timeout=10)
+    def get(self, path: str, headers: dict[str, str] | None = None) -> requests.Response:
+        return requests.get(self.url(path), headers=headers or {}, timeout=10)
+
+    def run(self, code: str) -> Execution:
+        """Run code in a new kernel, through the gateway, as the logged-in student."""
+        return execute(self.url("/jupyter/"), self.login(), code)
 
 
 def remove_project(client: docker.DockerClient, project: str) -> None:
@@ -85,8 +98,8 @@ def remove_project(client: docker.DockerClient, project: str) -> None:
 
 @pytest.fixture(scope="session")
 def built(engine) -> docker.models.images.Image:
-    """The jupyter image, built by the CLI as the course team would."""
-    result = run_cli("build", "jupyter")
+    """Every image of the shelf, built by the CLI as the course team would; returns the jupyter image."""
+    result = run_cli("build")
     assert result.returncode == 0, result.stdout + result.stderr
     return engine.images.get(f"tm351/jupyter:{load_shelf().version}")
 

@@ -17,14 +17,14 @@ class Execution:
     errors: list[str] = field(default_factory=list)
 
 
-def execute(base_url: str, token: str, code: str, timeout: float = 120) -> Execution:
-    """base_url like http://127.0.0.1:35180/jupyter/"""
-    headers = {"Authorization": f"token {token}"}
+def execute(base_url: str, headers: dict[str, str], code: str, timeout: float = 120) -> Execution:
+    """base_url like http://127.0.0.1:35180/jupyter/; headers carry the login (the gateway's or Jupyter's)."""
     created = requests.post(f"{base_url}api/kernels", headers=headers, json={"name": "python3"}, timeout=30)
     created.raise_for_status()
     kernel_id = created.json()["id"]
     channels = base_url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
-    connection = websocket.create_connection(channels, header=[f"Authorization: token {token}"], timeout=timeout)
+    header = [f"{name}: {value}" for name, value in headers.items()]
+    connection = websocket.create_connection(channels, header=header, timeout=timeout)
     try:
         return _run(connection, code)
     finally:

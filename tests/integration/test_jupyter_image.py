@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from compose.catalogue import load_shelf
-from compose.render import StackOptions, render_compose, to_yaml
+from compose.render import StackOptions, recipe_secrets, render_compose, to_yaml
 from compose.student_folder import StudentFolder
-from tests.integration.conftest import free_port, remove_project
+from tests.integration.conftest import Stack, free_port, remove_project
 from tests.integration.jupyter_kernel import execute
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,8 @@ def as_other_user(built, engine, tmp_path):
     shelf = load_shelf()
     data_dir = tmp_path / "TM351VCE"
     folder = StudentFolder(data_dir)
-    folder.prepare(shelf.student_folders, ["jupyter_token"])
+    recipe = shelf.recipe("jupyter")
+    folder.prepare(shelf.student_folders, recipe_secrets(shelf, recipe))
     for path in (data_dir, *data_dir.rglob("*")):
         # chown, not the CLI: these tests run as root, and the point is a uid other than ours.
         subprocess.run(["chown", f"{HOST_UID}:{HOST_GID}", str(path)], check=True)
@@ -38,34 +39,45 @@ def as_other_user(built, engine, tmp_path):
         gid=HOST_GID,
     )
     compose_file = tmp_path / "compose.yaml"
-    compose_file.write_text(to_yaml(render_compose(shelf, shelf.recipe("jupyter"), options)))
+    compose_file.write_text(to_yaml(render_compose(shelf, recipe, options)))
     try:
         started = subprocess.run(
             ["docker", "compose", "-f", str(compose_file), "up", "--detach", "--wait"], capture_output=True, text=True
         )
         assert started.returncode == 0, started.stderr
-        yield options, folder.read_secret("jupyter_token")
+        yield options, Stack(options.project, options.port, data_dir).login()
     finally:
         remove_project(engine, options.project)
 
 
 def test_files_belong_to_the_host_user(as_other_user):
-    options, token = as_other_user
-    result = execute(f"http://127.0.0.1:{options.port}/jupyter/", token, "open('data/out.csv', 'w').write('a,b')")
+    options, login = as_other_user
+    result = execute(f"http://127.0.0.1:{options.port}/jupyter/", login, "open('data/out.csv', 'w').write('a,b')")
     assert result.status == "ok", result.errors
     written = Path(options.data_dir, "data", "out.csv")
     assert (written.stat().st_uid, written.stat().st_gid) == (HOST_UID, HOST_GID)
 
 
 def test_the_server_runs_as_that_user_without_capabilities(as_other_user, engine):
-    options, token = as_other_user
+    options, login = as_other_user
     code = (
         "import os\n"
         "print(os.getuid(), os.getgid(), os.environ['HOME'])\n"
         "print([line.split()[1] for line in open('/proc/self/status') if line.startswith(('CapEff', 'CapBnd'))])\n"
     )
-    result = execute(f"http://127.0.0.1:{options.port}/jupyter/", token, code)
+    result = execute(f"http://127.0.0.1:{options.port}/jupyter/", login, code)
     assert result.status == "ok", result.errors
     identity, capabilities = result.stdout.splitlines()
     assert identity == f"{HOST_UID} {HOST_GID} /home/student"
     assert capabilities == "['0000000000000000', '0000000000000000']"
+
+
+def test_docker_stop_shuts_every_service_down_cleanly(as_other_user, engine):
+    """tini (root) must be able to pass the stop signal to servers that run as other users."""
+    options, _ = as_other_user
+    for container in engine.containers.list(filters={"label": f"com.docker.compose.project={options.project}"}):
+        container.stop(timeout=20)
+        container.reload()
+        logs = container.logs().decode(errors="replace")
+        assert container.attrs["State"]["ExitCode"] == 0, (container.name, logs[-2000:])
+        assert "FATAL tini" not in logs

@@ -1,4 +1,4 @@
-"""`up jupyter` end to end on the real engine, then what a student relies on: the token, files, persistence."""
+"""`up jupyter` end to end on the real engine, used as a student would: through the gateway, with the password."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ import socket
 import time
 
 import pytest
+import requests
+import websocket
 
 from compose.catalogue import load_shelf
 from compose.progress import LOG_DIR
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, remove_project
-from tests.integration.jupyter_kernel import execute
 
 pytestmark = pytest.mark.integration
 
 STACK_IMPORTS = """
-import pandas, numpy, matplotlib, seaborn, sqlalchemy, psycopg, pymongo, ipywidgets, nbdime, sql
+import pandas, numpy, matplotlib, seaborn, sqlalchemy, psycopg, psycopg2, pymongo, ipywidgets, nbdime, sql
 print("imported", pandas.__version__)
 """
 
@@ -29,6 +30,8 @@ def running(built, stack):
     result = stack.up("jupyter", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     stack.seconds_to_healthy = time.monotonic() - started
+    assert stack.url("/jupyter/") in result.stdout
+    assert "python tasks.py password" in result.stdout
     return stack
 
 
@@ -48,49 +51,98 @@ def test_rebuild_with_nothing_changed_uses_the_cache(built, cli):
     assert "Installing collected packages" not in text
 
 
-def test_up_prints_the_url_and_becomes_healthy_within_60s(running):
+def test_up_becomes_healthy_within_60s(running):
     status = json.loads(running.cli("status", "--json").stdout)
     assert status["recipe"] == "jupyter"
     assert status["url"] == running.url("/jupyter/")
-    (service,) = status["services"]
-    assert service["name"] == "jupyter"
-    assert service["state"] == "running"
-    assert service["health"] == "healthy"
-    assert 0 < service["memory_mib"] < load_shelf().apps["jupyter"].memory_mib
+    assert {service["name"] for service in status["services"]} == {"gateway", "jupyter"}
+    for service in status["services"]:
+        assert (service["state"], service["health"]) == ("running", "healthy")
+        assert 0 < service["memory_mib"] < load_shelf().apps[service["name"]].memory_mib
     assert running.seconds_to_healthy < 60
 
 
-def test_port_is_published_on_loopback_only(running, engine):
-    (container,) = engine.containers.list(filters={"label": f"com.docker.compose.project={running.project}"})
-    bindings = container.attrs["HostConfig"]["PortBindings"]
-    assert [binding["HostIp"] for ports in bindings.values() for binding in ports] == ["127.0.0.1"]
+def test_only_the_gateway_is_published_and_only_on_loopback(running, engine):
+    published = {}
+    for container in engine.containers.list(filters={"label": f"com.docker.compose.project={running.project}"}):
+        bindings = container.attrs["HostConfig"]["PortBindings"] or {}
+        published[container.labels["org.tm351.app"]] = [b["HostIp"] for ports in bindings.values() for b in ports]
+    assert published == {"gateway": ["127.0.0.1"], "jupyter": []}
 
 
-def test_api_refuses_requests_without_the_right_token(running):
-    assert running.get("/jupyter/api/contents").status_code == 403
-    assert running.get("/jupyter/api/contents", token="x" * 32).status_code == 403
-    assert running.get("/jupyter/api/contents", token=running.token()).status_code == 200
+def test_login_is_required_for_everything_but_health(running):
+    assert running.get("/healthz").status_code == 200
+    for path in ("/", "/jupyter/", "/jupyter/api/contents", "/jupyter/lab"):
+        assert running.get(path).status_code == 401, path
+        assert running.get(path, running.login("not-the-password-at-all")).status_code == 401, path
+    assert running.get("/jupyter/api/contents", running.login()).status_code == 200
+    home = running.get("/", running.login())
+    assert home.url == running.url("/jupyter/lab")
 
 
-def test_password_command_prints_the_token(running):
+def test_jupyter_keeps_its_own_token(running):
+    """Without the gateway's token header, Jupyter itself refuses: it is not reachable without it."""
+    code = (
+        "import urllib.request\n"
+        "try:\n"
+        "    urllib.request.urlopen('http://127.0.0.1:8888/jupyter/api/contents')\n"
+        "except Exception as error:\n"
+        "    print(error.code)\n"
+    )
+    result = running.run(code)
+    assert result.stdout.strip() == "403"
+
+
+def test_gateway_headers_hide_the_version_and_protect_the_page(running):
+    response = running.get("/jupyter/lab", running.login())
+    assert response.status_code == 200
+    assert response.headers["Server"] == "nginx"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
+    assert "," not in response.headers["X-Frame-Options"]  # one header, not the app's and the gateway's
+
+
+def test_gateway_runs_unprivileged(running, engine):
+    (gateway,) = engine.containers.list(
+        filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=gateway"]}
+    )
+    processes = gateway.top(ps_args="-o pid,uid,comm")["Processes"]
+    nginx_uids = {int(uid) for _, uid, command in processes if command == "nginx"}
+    assert nginx_uids, processes
+    assert 0 not in nginx_uids
+
+
+def test_websockets_work_through_the_gateway(running):
+    refused = pytest.raises(websocket.WebSocketBadStatusException)
+    with refused:
+        websocket.create_connection(running.url("/jupyter/api/events/subscribe").replace("http", "ws"), timeout=10)
+    result = running.run("print(6 * 7)")
+    assert result.status == "ok", result.errors
+    assert result.stdout.strip() == "42"
+
+
+def test_password_command_prints_the_password(running):
     result = running.cli("password", "--data-dir", str(running.data_dir))
     assert result.returncode == 0
-    assert result.stdout.strip() == running.token()
+    assert result.stdout.strip() == running.password()
+    assert len(running.password()) >= 16
+    assert running.password() != running.secret("jupyter_token")
 
 
 def test_logs_of_one_service_and_an_unknown_one(running):
     result = running.cli("logs", "jupyter", "--lines", "50")
     assert result.returncode == 0
     assert "Jupyter Server" in result.stdout
-    assert running.token() not in result.stdout
+    for secret in ("password", "jupyter_token"):
+        assert running.secret(secret) not in result.stdout + running.cli("logs").stdout
     unknown = running.cli("logs", "nosuch")
     assert unknown.returncode == 2
-    assert "choose one of jupyter" in unknown.stderr
+    assert "choose one of gateway, jupyter" in unknown.stderr
 
 
 def test_kernel_imports_the_stack_and_writes_a_file_owned_by_the_host_user(running):
-    code = STACK_IMPORTS + "open('notebooks/from-kernel.txt', 'w').write('kept')\n"
-    result = execute(running.url("/jupyter/"), running.token(), code)
+    result = running.run(STACK_IMPORTS + "open('notebooks/from-kernel.txt', 'w').write('kept')\n")
     assert result.status == "ok", result.errors
     assert "imported" in result.stdout
     written = running.data_dir / "notebooks" / "from-kernel.txt"
@@ -112,16 +164,27 @@ def test_port_in_use_is_one_line_naming_the_port(running, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_password_reset_replaces_the_old_one(running):
+    old = running.password()
+    result = running.cli("password", "--reset", "--data-dir", str(running.data_dir))
+    assert result.returncode == 0, result.stderr
+    new = result.stdout.strip()
+    assert new == running.password() != old
+    assert "gateway" in result.stderr
+    assert running.get("/jupyter/api/contents", running.login(old)).status_code == 401
+    assert running.get("/jupyter/api/contents", running.login(new)).status_code == 200
+
+
 def test_down_then_up_keeps_files_and_state(running, engine):
-    home_file = execute(running.url("/jupyter/"), running.token(), "open('/home/student/state.txt','w').write('x')")
-    assert home_file.status == "ok"
+    assert running.run("open('/home/student/state.txt','w').write('x')").status == "ok"
     assert running.cli("down").returncode == 0
     assert not engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={running.project}"})
+    with pytest.raises(requests.ConnectionError):
+        running.get("/healthz")
     result = running.up("jupyter", timeout=120)
     assert result.returncode == 0, result.stderr
     assert (running.data_dir / "notebooks" / "from-kernel.txt").read_text() == "kept"
-    check = execute(running.url("/jupyter/"), running.token(), "print(open('/home/student/state.txt').read())")
-    assert check.stdout.strip() == "x"
+    assert running.run("print(open('/home/student/state.txt').read())").stdout.strip() == "x"
 
 
 def test_purge_asks_first_then_removes_volumes_but_not_the_folder(running, engine):
@@ -135,7 +198,7 @@ def test_purge_asks_first_then_removes_volumes_but_not_the_folder(running, engin
     assert result.returncode == 0, result.stderr
     assert not engine.volumes.list(filters=volumes)
     assert (running.data_dir / "notebooks" / "from-kernel.txt").read_text() == "kept"
-    assert (running.data_dir / ".tm351" / "jupyter_token").is_file()
+    assert (running.data_dir / ".tm351" / "password").is_file()
 
 
 def test_a_service_that_fails_to_start_is_reported_with_its_logs(built, engine, tmp_path):

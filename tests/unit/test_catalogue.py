@@ -61,9 +61,9 @@ def test_bad_yaml_names_the_line(tmp_path):
 
 def test_unknown_app_in_a_recipe(tmp_path):
     message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"]["apps"].append("jupyterr")))
-    assert "recipes.jupyter.apps[1]" in message
+    assert "recipes.jupyter.apps[2]" in message
     assert "unknown app 'jupyterr'" in message
-    assert "use one of jupyter" in message
+    assert "use one of gateway, jupyter" in message
 
 
 def test_duplicate_name(tmp_path):
@@ -112,8 +112,36 @@ def test_a_needed_app_must_be_in_the_recipe(tmp_path):
 
 
 def test_entrance_must_be_one_of_the_apps(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"].update(entrance="gateway")))
+    message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"].update(entrance="postgres")))
     assert "recipes.jupyter.entrance" in message
+    assert "'postgres' is not one of the recipe's apps" in message
+
+
+def test_a_recipe_with_a_browser_ui_is_entered_through_the_gateway(tmp_path):
+    def without_gateway(data):
+        data["recipes"]["jupyter"].update(apps=["jupyter"], entrance="jupyter")
+
+    message = error_for(tmp_path, mutated(without_gateway))
+    assert "recipes.jupyter.entrance" in message
+    assert "add the gateway app" in message
+
+
+def test_every_recipe_with_a_ui_has_the_gateway():
+    shelf = load_shelf()
+    for recipe in shelf.recipes.values():
+        if any(shelf.apps[name].path for name in recipe.apps):
+            assert shelf.apps[recipe.entrance].gateway, recipe.name
+
+
+def test_token_secret_must_be_one_of_the_apps_secrets(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(secrets=[])))
+    assert "apps.jupyter.token_secret" in message
+
+
+def test_connects_to_names_known_apps(tmp_path):
+    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(connects_to=["mongo"])))
+    assert "apps.jupyter.connects_to[0]" in message
+    assert "unknown app 'mongo'" in message
 
 
 def test_build_folder_must_hold_a_dockerfile(tmp_path):

@@ -27,7 +27,7 @@ def test_render_writes_compose_yaml(cli, tmp_path):
     result = cli("render", "jupyter", "--data-dir", str(tmp_path), "--port", "35999")
     assert result.returncode == 0, result.stderr
     document = yaml.safe_load(result.stdout)
-    assert document["services"]["jupyter"]["ports"][0]["published"] == "35999"
+    assert document["services"]["gateway"]["ports"][0]["published"] == "35999"
     output = tmp_path / "out.yaml"
     assert cli("render", "jupyter", "-o", str(output)).returncode == 0
     assert yaml.safe_load(output.read_text())["name"] == "tm351"

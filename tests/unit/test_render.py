@@ -11,20 +11,25 @@ import yaml
 
 from compose.catalogue import SHELF_PATH, load_shelf
 from compose.render import StackOptions, entrance_url, render_compose, to_yaml
+from compose.student_folder import StudentFolder
 
 OPTIONS = StackOptions(data_dir=Path("/home/ada/TM351VCE"), port=40123, host="127.0.0.1", uid=1234, gid=999)
 
 
 @pytest.fixture
 def two_app_shelf(tmp_path):
-    """The shipped shelf plus an app that the jupyter app needs, in a recipe of both."""
+    """The shipped shelf plus an app that needs another, in a recipe of both."""
     data = yaml.safe_load(SHELF_PATH.read_text())
     helper = copy.deepcopy(data["apps"]["jupyter"])
-    helper.update(path=None, host_user=False, secrets=[], capabilities=[], memory_mib=64)
+    helper.update(path=None, host_user=False, secrets=[], token_secret=None, capabilities=[], memory_mib=64)
     helper["volumes"] = [{"kind": "database", "source": "helper-data", "target": "/var/lib/helper"}]
     data["apps"]["helper"] = helper
-    data["apps"]["jupyter"]["needs"] = ["helper"]
-    data["recipes"]["jupyter"]["apps"] = ["jupyter", "helper"]
+    data["apps"]["needy"] = {**copy.deepcopy(helper), "needs": ["helper"], "volumes": []}
+    data["recipes"]["with-helper"] = {
+        "description": "test",
+        "apps": ["gateway", "jupyter", "needy", "helper"],
+        "entrance": "gateway",
+    }
     path = tmp_path / "shelf.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_shelf(path)
@@ -46,9 +51,51 @@ def test_project_service_image_and_limits():
     assert service["healthcheck"]["interval"].endswith("s")
 
 
-def test_only_the_entrance_is_published_on_the_chosen_host_and_port():
-    ports = render_default()["services"]["jupyter"]["ports"]
-    assert ports == [{"target": 8888, "published": "40123", "host_ip": "127.0.0.1", "protocol": "tcp"}]
+def test_only_the_gateway_is_published_on_the_chosen_host_and_port():
+    services = render_default()["services"]
+    assert services["gateway"]["ports"] == [
+        {"target": 8080, "published": "40123", "host_ip": "127.0.0.1", "protocol": "tcp"}
+    ]
+    assert [name for name, service in services.items() if "ports" in service] == ["gateway"]
+
+
+def render_postgres(expose_db: bool = False) -> dict:
+    shelf = load_shelf()
+    options = StackOptions(data_dir=OPTIONS.data_dir, port=OPTIONS.port, host="0.0.0.0", expose_db=expose_db)  # noqa: S104
+    return render_compose(shelf, shelf.recipe("jupyter-postgres"), options)
+
+
+def test_databases_are_published_only_with_expose_db_and_only_on_loopback():
+    assert "ports" not in render_postgres()["services"]["postgres"]
+    ports = render_postgres(expose_db=True)["services"]["postgres"]["ports"]
+    assert ports == [{"target": 5432, "published": "35432", "host_ip": "127.0.0.1", "protocol": "tcp"}]
+
+
+def test_jupyter_gets_database_settings_but_never_a_password_in_the_file():
+    document = render_postgres()
+    environment = document["services"]["jupyter"]["environment"]
+    assert environment["DATABASE_URL"] == "postgresql://tm351@postgres:5432/tm351"
+    assert environment["PGHOST"] == "postgres"
+    assert environment["PGPASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "postgres_password" in document["services"]["jupyter"]["secrets"]
+    assert "PGHOST" not in render_default()["services"]["jupyter"]["environment"]
+    folder = StudentFolder(OPTIONS.data_dir)
+    assert set(document["secrets"]) == {"password", "jupyter_token", "postgres_password", "postgres_admin_password"}
+    assert all(entry["file"].startswith(str(folder.secrets_dir)) for entry in document["secrets"].values())
+
+
+def test_gateway_routes_to_each_ui_and_presents_jupyters_token():
+    document = render_default()
+    gateway = document["services"]["gateway"]
+    assert gateway["secrets"] == ["password", "jupyter_token"]
+    assert gateway["configs"] == [{"source": "gateway_routes", "target": "/etc/nginx/conf.d/tm351.conf"}]
+    routes = document["configs"]["gateway_routes"]["content"]
+    assert "location /jupyter/ {" in routes
+    assert "http://jupyter:8888" in routes
+    assert "include /run/gateway/auth-jupyter_token.conf;" in routes
+    assert "auth_basic_user_file /run/gateway/htpasswd;" in routes
+    assert "return 302 /jupyter/;" in routes
+    assert "$$upstream" in routes  # nginx variables survive Compose interpolation
 
 
 def test_student_folder_is_bound_and_state_is_a_named_volume():
@@ -90,8 +137,9 @@ def test_services_drop_capabilities():
 
 
 def test_needed_apps_are_waited_for_until_healthy(two_app_shelf):
-    document = render_compose(two_app_shelf, two_app_shelf.recipe("jupyter"), OPTIONS)
-    assert document["services"]["jupyter"]["depends_on"] == {"helper": {"condition": "service_healthy"}}
+    document = render_compose(two_app_shelf, two_app_shelf.recipe("with-helper"), OPTIONS)
+    assert document["services"]["needy"]["depends_on"] == {"helper": {"condition": "service_healthy"}}
+    assert "depends_on" not in document["services"]["jupyter"]
     assert "ports" not in document["services"]["helper"]
     assert "helper-data" in document["volumes"]
 

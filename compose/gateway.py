@@ -1,0 +1,31 @@
+"""The gateway's nginx routes, rendered from the catalogue: one location per app with a browser UI."""
+
+from __future__ import annotations
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from compose.catalogue import PROJECT_ROOT, App, Recipe, Shelf
+
+TEMPLATE_DIR = PROJECT_ROOT / "images" / "gateway"
+ROUTES_TARGET = "/etc/nginx/conf.d/tm351.conf"
+CONFIG_NAME = "gateway_routes"
+
+_templates = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701 - nginx config, not HTML
+)
+
+
+def routed_apps(shelf: Shelf, recipe: Recipe) -> list[App]:
+    """The recipe's apps a browser reaches through the gateway, in the recipe's order."""
+    return [app for app in shelf.apps_of(recipe) if app.path and not app.gateway]
+
+
+def render_routes(shelf: Shelf, recipe: Recipe, gateway: App) -> str:
+    apps = routed_apps(shelf, recipe)
+    routes = [{"path": app.path, "host": app.name, "port": app.port, "token_secret": app.token_secret} for app in apps]
+    return _templates.get_template("routes.conf.j2").render(
+        recipe=recipe.name, port=gateway.port, home=apps[0].path if apps else "/healthz", routes=routes
+    )

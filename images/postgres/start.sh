@@ -1,0 +1,114 @@
+#!/bin/bash
+# Entry point. As root: read the password secrets (Compose mounts them with the host's owner and
+# mode 0600, which the service user cannot read), make the data directory the service user's and,
+# on the first start only, create the cluster. At every start, set the roles' passwords from the
+# secrets with a server that listens on a private socket only, so a rotated secret takes effect at
+# the next start. Then run PostgreSQL in the foreground as postgres, with every privilege dropped.
+set -euo pipefail
+
+user=postgres
+config=/etc/postgresql/postgresql.conf
+init_sql=/usr/local/share/postgresql/init.sql
+socket_dir=/var/run/postgresql
+: "${PGDATA:=/var/lib/postgresql/data/pgdata}"
+: "${PG_MAJOR:=15}"
+: "${POSTGRES_PASSWORD_FILE:=/run/secrets/postgres_password}"
+: "${POSTGRES_ADMIN_PASSWORD_FILE:=/run/secrets/postgres_admin_password}"
+
+fail() {
+    echo "start.sh: $*" >&2
+    exit 1
+}
+
+# The prefix that runs a command as the service user without any privilege.
+as_user=()
+if [ "$(id -u)" = 0 ]; then
+    as_user=(setpriv --reuid="$user" --regid="$user" --init-groups
+             --inh-caps=-all --bounding-set=-all --no-new-privs --)
+    export HOME=/var/lib/postgresql USER=$user
+fi
+
+if [ "${1:-}" != postgres ]; then
+    # Any other command (a shell, pg_dump...): run it as the service user, with nothing prepared.
+    exec "${as_user[@]}" "$@"
+fi
+shift  # what follows are extra server options, such as -c log_connections=on
+# A stop signal (tini passes it on to this script) before the server runs: stop once the command
+# under way has finished.
+trap 'exit 0' INT TERM
+
+# The secret in file $1, without surrounding white space (printed by a builtin, never echoed).
+read_secret() {
+    local file=$1 value
+    { [ -f "$file" ] && [ -r "$file" ]; } || fail "cannot read the secret file $file"
+    value=$(<"$file")
+    value=${value#"${value%%[![:space:]]*}"}
+    value=${value%"${value##*[![:space:]]}"}
+    [ "${#value}" -ge 16 ] || fail "the secret in $file is shorter than 16 characters"
+    case $value in *[[:cntrl:]]*) fail "the secret in $file contains a control character" ;; esac
+    printf '%s' "$value"
+}
+
+# $1 as a single-quoted argument of a psql backslash command, where \ and ' are special.
+psql_quote() {
+    local value=${1//\\/\\\\}
+    printf "'%s'" "${value//\'/\'\'}"
+}
+
+# Start a server on data directory $1 that listens on a private socket only, run init.sql with the
+# passwords on psql's standard input (builtins only: they never reach a command line), stop it.
+provision() {
+    local pgdata=$1 private_socket
+    private_socket=$("${as_user[@]}" mktemp -d /tmp/postgres-init.XXXXXX)
+    # A stop signal now stops the private server first.
+    trap '"${as_user[@]}" pg_ctl --pgdata="$pgdata" --mode=fast --silent stop || true; exit 0' INT TERM
+    "${as_user[@]}" pg_ctl --pgdata="$pgdata" --wait --timeout=300 --silent start -o "\
+        -c config_file=$config -c listen_addresses='' -c unix_socket_directories=$private_socket \
+        -c log_statement=none -c log_min_duration_statement=-1 -c log_min_error_statement=panic"
+    {
+        printf '\\set admin_password %s\n' "$(psql_quote "$admin_password")"
+        printf '\\set password %s\n' "$(psql_quote "$password")"
+        printf '\\i %s\n' "$init_sql"
+    } | "${as_user[@]}" psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 \
+        --host="$private_socket" --username=postgres --dbname=postgres
+    "${as_user[@]}" pg_ctl --pgdata="$pgdata" --mode=fast --wait --silent stop
+    trap 'exit 0' INT TERM
+    rmdir "$private_socket"
+}
+
+password=$(read_secret "$POSTGRES_PASSWORD_FILE")
+admin_password=$(read_secret "$POSTGRES_ADMIN_PASSWORD_FILE")
+
+volume=$(dirname "$PGDATA")
+if [ "$(id -u)" = 0 ]; then
+    install -d -o "$user" -g "$user" -m 2775 "$socket_dir"
+    # The volume may come from an image whose service user had another uid, or be a bind mount.
+    mkdir -p "$volume"
+    find "$volume" -xdev \( ! -user "$user" -o ! -group "$user" \) -exec chown -h "$user:$user" {} +
+    chmod 0700 "$volume"
+    if [ -d "$PGDATA" ]; then chmod 0700 "$PGDATA"; fi
+fi
+
+if [ -f "$PGDATA/PG_VERSION" ]; then
+    # An existing cluster is never initialised again, whatever else happens.
+    version=$(<"$PGDATA/PG_VERSION")
+    [ "$version" = "$PG_MAJOR" ] || fail "$PGDATA holds a PostgreSQL $version database and this" \
+        "image runs PostgreSQL $PG_MAJOR: upgrade it with pg_upgrade (it is left untouched)"
+    provision "$PGDATA"
+else
+    if [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA")" ]; then
+        fail "$PGDATA is not empty but holds no database cluster (no PG_VERSION): left untouched"
+    fi
+    # First start: build the cluster beside the data directory and move it into place only when it
+    # is complete, so an interrupted first start is simply done again.
+    staging=$PGDATA.initdb
+    "${as_user[@]}" rm -rf "$staging"
+    "${as_user[@]}" initdb --pgdata="$staging" --username=postgres --encoding=UTF8 \
+        --locale=C.UTF-8 --auth-local=peer --auth-host=scram-sha-256 --no-instructions
+    provision "$staging"
+    if [ -d "$PGDATA" ]; then rmdir "$PGDATA"; fi
+    "${as_user[@]}" mv "$staging" "$PGDATA"
+fi
+
+unset password admin_password
+exec "${as_user[@]}" postgres -D "$PGDATA" -c config_file="$config" "$@"

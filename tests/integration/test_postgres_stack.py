@@ -1,0 +1,208 @@
+"""`up jupyter-postgres`: SQL from a notebook without typing a password, data that survives, backup and restore,
+the database published only when asked, and Word export."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import docx
+import nbformat
+import psycopg
+import pytest
+
+from tests.integration.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+EXPOSED_DB_PORT = 35432
+
+CREATE_ROWS = """
+import os, sqlalchemy as sa
+engine = sa.create_engine(os.environ["DATABASE_URL"])
+with engine.begin() as connection:
+    connection.execute(sa.text("CREATE TABLE modules (code text PRIMARY KEY, credits int)"))
+    connection.execute(sa.text("INSERT INTO modules VALUES ('TM351', 30), ('M269', 30)"))
+print("created")
+"""
+
+READ_ROWS = """
+import psycopg
+with psycopg.connect() as connection:  # PG* variables only: no password typed
+    print(sorted(connection.execute("SELECT code, credits FROM modules").fetchall()))
+"""
+
+JUPYSQL = """
+%load_ext sql
+%sql postgresql://tm351@postgres:5432/tm351
+result = %sql SELECT count(*) AS n FROM modules
+print("rows", result[0][0])
+"""
+
+
+@pytest.fixture(scope="module")
+def running(built, stack):
+    result = stack.up("jupyter-postgres", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return stack
+
+
+def rows(stack: Stack) -> str:
+    result = stack.run(READ_ROWS)
+    assert result.status == "ok", result.errors
+    return result.stdout.strip()
+
+
+def test_postgres_is_healthy_and_not_published(running, engine):
+    status = json.loads(running.cli("status", "--json").stdout)
+    assert {service["name"]: service["health"] for service in status["services"]} == {
+        "gateway": "healthy",
+        "jupyter": "healthy",
+        "postgres": "healthy",
+    }
+    (postgres,) = engine.containers.list(
+        filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=postgres"]}
+    )
+    assert not postgres.attrs["HostConfig"]["PortBindings"]
+
+
+def test_a_notebook_creates_and_reads_a_table_without_a_password(running):
+    created = running.run(CREATE_ROWS)
+    assert created.status == "ok", created.errors
+    assert rows(running) == "[('M269', 30), ('TM351', 30)]"
+    magic = running.run(JUPYSQL)
+    assert magic.status == "ok", magic.errors
+    assert "rows 2" in magic.stdout
+
+
+def test_no_password_appears_in_the_compose_file_or_the_environment_given_to_docker(running, engine):
+    compose_file = (running.data_dir / ".tm351" / "compose.yaml").read_text()
+    secrets = [running.secret(name) for name in ("password", "jupyter_token", "postgres_password")]
+    for container in engine.containers.list(filters={"label": f"com.docker.compose.project={running.project}"}):
+        environment = "\n".join(container.attrs["Config"]["Env"])
+        assert not any(secret in environment for secret in secrets), container.name
+    assert not any(secret in compose_file for secret in secrets)
+
+
+def test_postgres_stops_cleanly_and_starts_again(running, engine):
+    (postgres,) = engine.containers.list(
+        filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=postgres"]}
+    )
+    postgres.stop(timeout=20)
+    postgres.reload()
+    assert postgres.attrs["State"]["ExitCode"] == 0
+    assert "database system is shut down" in postgres.logs(tail=20).decode()
+    result = running.up("jupyter-postgres", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert rows(running) == "[('M269', 30), ('TM351', 30)]"
+
+
+def test_rows_survive_down_and_up(running):
+    assert running.cli("down").returncode == 0
+    result = running.up("jupyter-postgres", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert rows(running) == "[('M269', 30), ('TM351', 30)]"
+
+
+def test_backup_purge_up_restore_gives_the_same_rows_and_files(running, tmp_path):
+    (running.data_dir / "notebooks" / "work.ipynb").write_text('{"cells": []}')
+    (running.data_dir / "data" / "grades.csv").write_text("code,grade\nTM351,85\n")
+    archive = tmp_path / "backup.tar.gz"
+    made = running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(archive))
+    assert made.returncode == 0, made.stderr
+    with tarfile.open(archive) as opened:
+        names = opened.getnames()
+        manifest = json.load(opened.extractfile("manifest.json"))
+    assert names[0] == "manifest.json"
+    assert "files/notebooks/work.ipynb" in names
+    assert not [name for name in names if ".tm351" in name]
+    assert manifest["databases"] == {"postgres": "databases/postgres.dump"}
+    assert manifest["images"]["postgres"].startswith("tm351/postgres:")
+
+    assert running.cli("down", "--purge", "--yes").returncode == 0
+    (running.data_dir / "data" / "grades.csv").write_text("changed after the backup\n")
+    assert running.up("jupyter-postgres", timeout=120).returncode == 0
+    assert "does not exist" in running.run(READ_ROWS).errors[0]
+
+    refused = running.cli("restore", str(archive), "--data-dir", str(running.data_dir))
+    assert refused.returncode == 2  # nobody at a terminal to confirm the overwrite
+    restored = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert rows(running) == "[('M269', 30), ('TM351', 30)]"
+    assert (running.data_dir / "data" / "grades.csv").read_text() == "code,grade\nTM351,85\n"
+    assert (running.data_dir / "notebooks" / "work.ipynb").read_text() == '{"cells": []}'
+
+
+@pytest.mark.parametrize("kind", ["truncated", "foreign", "unsafe"])
+def test_a_corrupt_or_foreign_archive_is_refused_and_nothing_changes(running, tmp_path, kind):
+    before = rows(running)
+    archive = tmp_path / f"{kind}.tar.gz"
+    if kind == "truncated":
+        good = tmp_path / "good.tar.gz"
+        assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
+        archive.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    else:
+        with tarfile.open(archive, "w:gz") as made:
+            manifest = {"format": "tm351-backup", "format_version": 1, "created": "x", "version": "x", "recipe": None}
+            content = json.dumps(manifest if kind == "unsafe" else {"hello": "world"}).encode()
+            for name in ("manifest.json", "../escape.txt" if kind == "unsafe" else "other.txt"):
+                info = tarfile.TarInfo(name)
+                info.size = len(content)
+                made.addfile(info, io.BytesIO(content))
+    result = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
+    assert result.returncode == 2
+    assert "nothing was changed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert rows(running) == before
+    assert not (running.data_dir.parent / "escape.txt").exists()
+
+
+def test_expose_db_publishes_postgres_on_loopback_only(running, engine):
+    result = running.cli(
+        "up", "jupyter-postgres", "--data-dir", str(running.data_dir), "--port", str(running.port), "--expose-db"
+    )
+    assert result.returncode == 0, result.stderr
+    (postgres,) = engine.containers.list(
+        filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=postgres"]}
+    )
+    bindings = postgres.attrs["HostConfig"]["PortBindings"]["5432/tcp"]
+    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(EXPOSED_DB_PORT)}]
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=EXPOSED_DB_PORT,
+        user="tm351",
+        dbname="tm351",
+        password=running.secret("postgres_password"),
+    ) as connection:
+        assert connection.execute("SELECT count(*) FROM modules").fetchone() == (2,)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=EXPOSED_DB_PORT, user="tm351", dbname="tm351", password="wrong" * 4)
+
+
+def test_a_notebook_exports_to_word_with_its_tables(running, tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# Modules\n\n| Module | Credits |\n| --- | --- |\n| TM351 | 30 |\n| M269 | 30 |\n"
+        ),
+        nbformat.v4.new_code_cell("import pandas as pd\npd.DataFrame({'name': ['alpha', 'beta'], 'score': [17, 42]})"),
+    ]
+    (running.data_dir / "notebooks" / "export.ipynb").write_text(nbformat.writes(notebook))
+    executed = running.run(
+        "import nbformat, nbclient\n"
+        "nb = nbformat.read('notebooks/export.ipynb', 4)\n"
+        "nbclient.NotebookClient(nb, kernel_name='python3').execute()\n"
+        "nbformat.write(nb, 'notebooks/export.ipynb')\n"
+    )
+    assert executed.status == "ok", executed.errors
+    listed = running.get("/jupyter/api/nbconvert", running.login()).json()
+    assert "docx" in listed
+    response = running.get("/jupyter/nbconvert/docx/notebooks/export.ipynb?download=true", running.login())
+    assert response.status_code == 200, response.text[:300]
+    assert response.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    document = docx.Document(io.BytesIO(response.content))
+    tables = [[[cell.text for cell in row.cells] for row in table.rows] for table in document.tables]
+    assert len(tables) == 2
+    assert tables[0] == [["Module", "Credits"], ["TM351", "30"], ["M269", "30"]]
+    assert tables[1] == [["", "name", "score"], ["0", "alpha", "17"], ["1", "beta", "42"]]
