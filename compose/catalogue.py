@@ -173,7 +173,9 @@ class ShelfError(UsageProblem):
         super().__init__(f"{_display(path)}: {where}: {problem}. Fix: {fix}.")
 
 
-def load_shelf(path: Path = SHELF_PATH) -> Shelf:
+def load_shelf(path: Path | None = None) -> Shelf:
+    """The catalogue at path, else the one TM351_SHELF names, else the repository's."""
+    path = path or Path(os.environ.get("TM351_SHELF") or SHELF_PATH)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:

@@ -16,13 +16,24 @@ from compose.errors import OperationFailed, UsageProblem
 from compose.progress import console, run_with_progress
 
 DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
-BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm"
+# The tag names the recipe's revision, so a changed recipe makes a new image rather than reusing an old one.
+BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm-r2"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # debootstrap writes only the main suite; the image should get point and security updates too.
 APT_SOURCES = f"""deb {DEBIAN_MIRROR} {DEBIAN_SUITE} main
 deb {DEBIAN_MIRROR} {DEBIAN_SUITE}-updates main
 deb http://deb.debian.org/debian-security {DEBIAN_SUITE}-security main
+"""
+# What debian:bookworm-slim leaves out, and every package installed later leaves out too.
+DPKG_EXCLUDES = """path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
 """
 
 
@@ -78,10 +89,21 @@ def bootstrapped_base_image(client: docker.DockerClient, log_dir: Path) -> str:
 
 def _tidy_rootfs(rootfs: Path) -> None:
     (rootfs / "etc/apt/sources.list").write_text(APT_SOURCES)
+    (rootfs / "etc/dpkg/dpkg.cfg.d/tm351-slim").write_text(DPKG_EXCLUDES)
     for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for entry in (rootfs / cache).glob("*"):
             if entry.is_file():
                 entry.unlink()
+    for folder in ("usr/share/man", "usr/share/groff", "usr/share/info", "usr/share/lintian"):
+        shutil.rmtree(rootfs / folder, ignore_errors=True)
+    for entry in (rootfs / "usr/share/locale").glob("*"):
+        if entry.name != "locale.alias":
+            shutil.rmtree(entry, ignore_errors=True)
+    for entry in (rootfs / "usr/share/doc").glob("*/*"):
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name != "copyright":
+            entry.unlink()
 
 
 def _import_rootfs(rootfs: Path, tag: str) -> None:

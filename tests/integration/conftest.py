@@ -57,8 +57,8 @@ class Stack:
     def env(self) -> dict[str, str]:
         return {"TM351_PROJECT": self.project}
 
-    def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        return run_cli(*args, env=self.env, timeout=timeout)
+    def cli(self, *args: str, timeout: float = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return run_cli(*args, env={**self.env, **(env or {})}, timeout=timeout)
 
     def up(self, recipe: str, timeout: float = 900) -> subprocess.CompletedProcess:
         return self.cli("up", recipe, "--data-dir", str(self.data_dir), "--port", str(self.port), timeout=timeout)

@@ -11,7 +11,9 @@ import docx
 import nbformat
 import psycopg
 import pytest
+import yaml
 
+from compose.catalogue import SHELF_PATH
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -95,6 +97,39 @@ def test_postgres_stops_cleanly_and_starts_again(running, engine):
     assert "database system is shut down" in postgres.logs(tail=20).decode()
     result = running.up("jupyter-postgres", timeout=120)
     assert result.returncode == 0, result.stderr
+    assert rows(running) == "[('M269', 30), ('TM351', 30)]"
+
+
+def test_an_upgrade_to_new_image_versions_keeps_rows_and_files(running, engine, tmp_path):
+    upgraded = yaml.safe_load(SHELF_PATH.read_text())
+    upgraded["version"] = "9.9.9"
+    shelf_file = tmp_path / "shelf.yaml"
+    shelf_file.write_text(yaml.safe_dump(upgraded))
+    (running.data_dir / "notebooks" / "before-upgrade.txt").write_text("mine")
+    try:
+        result = running.cli(
+            "up",
+            "jupyter-postgres",
+            "--data-dir",
+            str(running.data_dir),
+            "--port",
+            str(running.port),
+            env={"TM351_SHELF": str(shelf_file)},
+        )
+        assert result.returncode == 0, result.stderr
+        versions = {
+            c.labels["org.tm351.version"]
+            for c in engine.containers.list(filters={"label": f"com.docker.compose.project={running.project}"})
+        }
+        assert versions == {"9.9.9"}
+        assert rows(running) == "[('M269', 30), ('TM351', 30)]"
+        assert (running.data_dir / "notebooks" / "before-upgrade.txt").read_text() == "mine"
+    finally:
+        assert running.up("jupyter-postgres", timeout=120).returncode == 0
+        for image in engine.images.list(name="tm351/*"):
+            for tag in image.tags:
+                if tag.endswith(":9.9.9"):
+                    engine.images.remove(tag)
     assert rows(running) == "[('M269', 30), ('TM351', 30)]"
 
 
