@@ -1,0 +1,68 @@
+"""A real browser (Debian's headless Chromium) logs in at the gateway, opens JupyterLab and runs a notebook."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def running(built, stack):
+    result = stack.up("jupyter-postgres", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return stack
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def test_without_the_password_the_browser_gets_no_further_than_the_login(running, browser):
+    page = browser.new_page()
+    with pytest.raises(PlaywrightError, match="ERR_INVALID_AUTH_CREDENTIALS"):
+        page.goto(running.url("/jupyter/lab"))
+
+
+def test_a_student_logs_in_runs_python_and_sql_in_a_notebook(running, browser, tmp_path):
+    context = browser.new_context(
+        http_credentials={"username": "student", "password": running.password()},
+        viewport={"width": 1280, "height": 800},
+    )
+    page = context.new_page()
+    failed = []
+    page.on("response", lambda response: failed.append(response.url) if response.status == 401 else None)
+    page.goto(running.url("/"))
+    page.locator(".jp-LauncherCard").first.click(timeout=60_000)
+    editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
+    editor.wait_for(timeout=60_000)
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)  # the kernel's websocket is up
+    editor.click()
+    page.keyboard.type("import psycopg; print(6 * 7, psycopg.connect().execute('SELECT current_user').fetchone()[0])")
+    page.keyboard.press("Shift+Enter")
+    output = page.locator(".jp-OutputArea-output").first
+    output.wait_for(timeout=60_000)
+    assert output.inner_text().strip() == "42 tm351"
+    screenshot = tmp_path / "notebook.png"
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+    assert failed == []
+    context.close()
