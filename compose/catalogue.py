@@ -91,6 +91,12 @@ class App(_Strict):
     gateway: bool = False
     # A token of this app's own that the gateway presents for the logged-in student.
     token_secret: SecretName | None = None
+    # The app checks the student's login itself, so the gateway passes it on rather than dropping it.
+    checks_login: bool = False
+    # Keeps the stack reachable: the dashboard will not stop or restart it.
+    essential: bool = False
+    # Given the Docker socket (and only this app is): it acts on its own Compose project's containers.
+    docker_access: bool = False
     # Published on the host's loopback address only with `up --expose-db`.
     expose_port: int | None = Field(default=None, ge=1, le=65535)
     backup: Backup | None = None

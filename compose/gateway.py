@@ -25,7 +25,6 @@ def routed_apps(shelf: Shelf, recipe: Recipe) -> list[App]:
 
 def render_routes(shelf: Shelf, recipe: Recipe, gateway: App) -> str:
     apps = routed_apps(shelf, recipe)
-    routes = [{"path": app.path, "host": app.name, "port": app.port, "token_secret": app.token_secret} for app in apps]
     return _templates.get_template("routes.conf.j2").render(
-        recipe=recipe.name, port=gateway.port, home=apps[0].path if apps else "/healthz", routes=routes
+        recipe=recipe.name, port=gateway.port, home=apps[0].path if apps else "/healthz", routes=apps
     )

@@ -27,6 +27,7 @@ class StackOptions:
     uid: int = 1000
     gid: int = 100
     expose_db: bool = False
+    docker_socket: Path = Path("/var/run/docker.sock")
 
     @classmethod
     def for_host(
@@ -93,8 +94,20 @@ def render_compose(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[
     return _escape_interpolation(document)
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the gateway's routes) as readable literal blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def to_yaml(document: dict[str, Any]) -> str:
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
 
 
 def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, Any]:
@@ -118,6 +131,9 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
             "org.opencontainers.image.title": f"tm351-{app.name}",
             "org.opencontainers.image.description": app.description,
             "org.opencontainers.image.version": shelf.version,
+            "org.tm351.memory_mib": str(app.memory_mib),
+            **({"org.tm351.path": app.path} if app.path and not app.gateway else {}),
+            **({"org.tm351.essential": "true"} if app.essential else {}),
         },
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
@@ -132,8 +148,15 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
         ports.append(_published(app.port, app.expose_port, "127.0.0.1"))
     if ports:
         service["ports"] = ports
-    if app.volumes:
-        service["volumes"] = [_mount(volume.kind, volume.source, volume.target, options) for volume in app.volumes]
+    mounts = [_mount(volume.kind, volume.source, volume.target, options) for volume in app.volumes]
+    if app.docker_access:
+        # Only this app gets the socket: it runs as the host user, through the socket's own group.
+        mounts.append({"type": "bind", "source": str(options.docker_socket), "target": "/var/run/docker.sock"})
+        service["user"] = f"{options.uid}:{options.gid}"
+        service["group_add"] = [str(options.docker_socket.stat().st_gid if options.docker_socket.exists() else 0)]
+        service["environment"]["TM351_PROJECT"] = options.project
+    if mounts:
+        service["volumes"] = mounts
     secrets = app_secrets(shelf, recipe, app)
     if secrets:
         service["secrets"] = secrets

@@ -28,6 +28,7 @@ from compose.render import (
 )
 from compose.student_folder import LOGIN_SECRET, StudentFolder
 from images.build import ensure_images
+from images.dashboard.tm351_dashboard.services import Stack as ServiceView
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -103,13 +104,8 @@ def status() -> StackStatus:
         return StackStatus(recipe=None, url=None, services=[])
     labels = containers[0].labels
     services = [
-        ServiceStatus(
-            name=container.labels.get(SERVICE_LABEL, container.name),
-            state=container.status,
-            health=container.attrs["State"].get("Health", {}).get("Status", "none"),
-            memory_mib=_memory_mib(container) if container.status == "running" else None,
-        )
-        for container in sorted(containers, key=lambda item: item.labels.get(SERVICE_LABEL, ""))
+        ServiceStatus(name=service.name, state=service.state, health=service.health, memory_mib=service.memory_mib)
+        for service in ServiceView(client, current_project()).services()
     ]
     return StackStatus(recipe=labels.get("org.tm351.recipe"), url=labels.get("org.tm351.url"), services=services)
 
@@ -239,15 +235,3 @@ def _start_failure(client: docker.DockerClient, project: str, recipe: str, compo
         "`python tasks.py logs` shows more, `python tasks.py up` tries again.",
         "\n".join(sections),
     )
-
-
-def _memory_mib(container: Container) -> float | None:
-    """Memory in use as `docker stats` counts it: the cgroup's usage less the inactive page cache."""
-    stats = container.stats(stream=False, one_shot=True)
-    memory = stats.get("memory_stats") or {}
-    usage = memory.get("usage")
-    if usage is None:
-        return None
-    details = memory.get("stats") or {}
-    inactive = details.get("total_inactive_file", details.get("inactive_file", 0))
-    return round((usage - inactive if inactive < usage else usage) / 2**20, 1)

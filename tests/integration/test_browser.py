@@ -66,3 +66,32 @@ def test_a_student_logs_in_runs_python_and_sql_in_a_notebook(running, browser, t
     assert screenshot.stat().st_size > 10_000
     assert failed == []
     context.close()
+
+
+def test_the_dashboard_stops_and_starts_jupyter_in_the_browser(running, browser, tmp_path):
+    context = browser.new_context(
+        http_credentials={"username": "student", "password": running.password()},
+        viewport={"width": 1100, "height": 700},
+    )
+    page = context.new_page()
+    page.goto(running.url("/dashboard/"))
+    for name in ("dashboard", "gateway", "jupyter", "postgres"):
+        page.locator(f"tr[data-service={name}] .state").wait_for(timeout=30_000)
+    state = page.locator("tr[data-service=jupyter] .state")
+    assert state.inner_text() == "running"
+    assert page.locator("tr[data-service=gateway] [data-action=stop]").is_disabled()
+
+    page.locator("tr[data-service=jupyter] [data-action=stop]").click()
+    page.wait_for_function(
+        "document.querySelector('tr[data-service=jupyter] .state').textContent === 'exited'", timeout=60_000
+    )
+    assert page.locator("tr[data-service=jupyter] .memory span").inner_text() == "\u2013"  # no memory while stopped
+    page.locator("tr[data-service=jupyter] [data-action=start]").click()
+    page.wait_for_function(
+        "document.querySelector('tr[data-service=jupyter] .health').textContent === 'healthy'", timeout=60_000
+    )
+    assert "MiB of" in page.locator("#total").inner_text()
+    screenshot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+    context.close()

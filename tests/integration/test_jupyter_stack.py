@@ -55,7 +55,7 @@ def test_up_becomes_healthy_within_60s(running):
     status = json.loads(running.cli("status", "--json").stdout)
     assert status["recipe"] == "jupyter"
     assert status["url"] == running.url("/jupyter/")
-    assert {service["name"] for service in status["services"]} == {"gateway", "jupyter"}
+    assert {service["name"] for service in status["services"]} == {"dashboard", "gateway", "jupyter"}
     for service in status["services"]:
         assert (service["state"], service["health"]) == ("running", "healthy")
         assert 0 < service["memory_mib"] < load_shelf().apps[service["name"]].memory_mib
@@ -67,7 +67,7 @@ def test_only_the_gateway_is_published_and_only_on_loopback(running, engine):
     for container in engine.containers.list(filters={"label": f"com.docker.compose.project={running.project}"}):
         bindings = container.attrs["HostConfig"]["PortBindings"] or {}
         published[container.labels["org.tm351.app"]] = [b["HostIp"] for ports in bindings.values() for b in ports]
-    assert published == {"gateway": ["127.0.0.1"], "jupyter": []}
+    assert published == {"dashboard": [], "gateway": ["127.0.0.1"], "jupyter": []}
 
 
 def test_login_is_required_for_everything_but_health(running):
@@ -138,7 +138,7 @@ def test_logs_of_one_service_and_an_unknown_one(running):
         assert running.secret(secret) not in result.stdout + running.cli("logs").stdout
     unknown = running.cli("logs", "nosuch")
     assert unknown.returncode == 2
-    assert "choose one of gateway, jupyter" in unknown.stderr
+    assert "choose one of dashboard, gateway, jupyter" in unknown.stderr
 
 
 def test_kernel_imports_the_stack_and_writes_a_file_owned_by_the_host_user(running):

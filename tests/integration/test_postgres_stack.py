@@ -59,6 +59,7 @@ def rows(stack: Stack) -> str:
 def test_postgres_is_healthy_and_not_published(running, engine):
     status = json.loads(running.cli("status", "--json").stdout)
     assert {service["name"]: service["health"] for service in status["services"]} == {
+        "dashboard": "healthy",
         "gateway": "healthy",
         "jupyter": "healthy",
         "postgres": "healthy",

@@ -61,9 +61,9 @@ def test_bad_yaml_names_the_line(tmp_path):
 
 def test_unknown_app_in_a_recipe(tmp_path):
     message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"]["apps"].append("jupyterr")))
-    assert "recipes.jupyter.apps[2]" in message
+    assert "recipes.jupyter.apps[3]" in message
     assert "unknown app 'jupyterr'" in message
-    assert "use one of gateway, jupyter" in message
+    assert "use one of dashboard, gateway, jupyter, postgres" in message
 
 
 def test_duplicate_name(tmp_path):

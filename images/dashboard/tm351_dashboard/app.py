@@ -1,0 +1,102 @@
+"""The service dashboard: a page and a JSON API under /dashboard/, behind the student's login.
+
+The gateway asks for the login too, but the dashboard checks it itself on every request, so nothing
+on the stack's internal network (a notebook, say) can use it without the password.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import docker
+from flask import Flask, Response, abort, jsonify, render_template, request
+
+from tm351_dashboard.services import ACTIONS, NotInProject, Refused, Stack
+
+PREFIX = "/dashboard"
+MAX_LOG_LINES = 2000
+
+
+def create_app(stack: Stack, password_file: Path, user: str = "student") -> Flask:
+    app = Flask(__name__, static_url_path=f"{PREFIX}/static")
+
+    @app.before_request
+    def require_login() -> Response | None:
+        if request.path == f"{PREFIX}/healthz":
+            return None
+        if not _logged_in(request.authorization, user, password_file):
+            return Response("Log in as the student.\n", 401, {"WWW-Authenticate": 'Basic realm="TM351"'})
+        if request.method == "POST" and not _same_origin(request.headers.get("Origin"), request.host):
+            # A page on another site could otherwise make the browser post with the cached login.
+            return Response("Cross-site request refused.\n", 403)
+        return None
+
+    @app.get(f"{PREFIX}/healthz")
+    def health() -> str:
+        return "ok\n"
+
+    @app.get(f"{PREFIX}/")
+    def page() -> str:
+        return render_template("index.html", prefix=PREFIX)
+
+    @app.get(f"{PREFIX}/api/services")
+    def services() -> Response:
+        return jsonify([service.as_dict() for service in stack.services()])
+
+    @app.get(f"{PREFIX}/api/host")
+    def host() -> Response:
+        return jsonify({"memory_mib": stack.host_memory_mib()})
+
+    @app.post(f"{PREFIX}/api/services/<name>/<action>")
+    def act(name: str, action: str) -> Response:
+        if action not in ACTIONS:
+            abort(404)
+        try:
+            return jsonify(stack.act(name, action).as_dict())
+        except NotInProject:
+            abort(404)
+        except Refused as refusal:
+            return jsonify({"error": str(refusal)}), 409
+
+    @app.get(f"{PREFIX}/api/services/<name>/logs")
+    def logs(name: str) -> Response:
+        lines = min(max(request.args.get("lines", 100, type=int), 1), MAX_LOG_LINES)
+        try:
+            return Response(stack.logs(name, lines), mimetype="text/plain")
+        except NotInProject:
+            abort(404)
+
+    @app.errorhandler(404)
+    def not_found(_: Exception) -> tuple[Response, int]:
+        return jsonify({"error": "No such service in this stack."}), 404
+
+    return app
+
+
+def _logged_in(credentials, user: str, password_file: Path) -> bool:
+    if credentials is None or credentials.type != "basic" or credentials.password is None:
+        return False
+    expected = password_file.read_text(encoding="utf-8").strip()  # read each time: a reset takes effect at once
+    return hmac.compare_digest(credentials.username or "", user) & hmac.compare_digest(
+        credentials.password.encode(), expected.encode()
+    )
+
+
+def _same_origin(origin: str | None, host: str) -> bool:
+    """Scripts send no Origin; a browser sends one, which must be this very host and port."""
+    return origin is None or urlsplit(origin).netloc == host
+
+
+def main() -> None:
+    from waitress import serve
+
+    stack = Stack(docker.from_env(), os.environ["TM351_PROJECT"])
+    app = create_app(stack, Path(os.environ.get("DASHBOARD_PASSWORD_FILE", "/run/secrets/password")))
+    serve(app, host="0.0.0.0", port=int(os.environ.get("DASHBOARD_PORT", "8000")), threads=4, ident="")  # noqa: S104
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The stack's services as the dashboard sees them: only containers of its own Compose project."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import docker
+from docker.models.containers import Container
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ACTIONS = ("start", "stop", "restart")
+
+
+class NotInProject(LookupError):
+    """No service of that name in this project (another container's name or id is never looked up)."""
+
+
+class Refused(PermissionError):
+    """The action would cut the student off from the stack."""
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    state: str
+    health: str
+    memory_mib: float | None
+    budget_mib: int | None
+    uptime_s: int | None
+    path: str | None
+    essential: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Stack:
+    def __init__(self, client: docker.DockerClient, project: str) -> None:
+        self.client = client
+        self.project = project
+
+    def services(self) -> list[Service]:
+        containers = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
+        return sorted((_describe(container) for container in containers), key=lambda service: service.name)
+
+    def host_memory_mib(self) -> int:
+        return round(self.client.info()["MemTotal"] / 2**20)
+
+    def act(self, name: str, action: str) -> Service:
+        container = self._container(name)
+        if action not in ACTIONS:
+            raise NotInProject(action)
+        if action != "start" and container.labels.get("org.tm351.essential") == "true":
+            raise Refused(f"{name} keeps the stack reachable, so it cannot be stopped or restarted from here.")
+        getattr(container, action)()
+        container.reload()
+        return _describe(container)
+
+    def logs(self, name: str, lines: int) -> str:
+        return self._container(name).logs(tail=lines, timestamps=True).decode("utf-8", errors="replace")
+
+    def _container(self, name: str) -> Container:
+        """The project's container for a service name, looked up by label on every call."""
+        labels = [f"{PROJECT_LABEL}={self.project}", f"{SERVICE_LABEL}={name}"]
+        found = self.client.containers.list(all=True, filters={"label": labels})
+        # The filter is the boundary; the check below keeps it one if the engine ever ignored a label.
+        found = [
+            c for c in found if c.labels.get(PROJECT_LABEL) == self.project and c.labels.get(SERVICE_LABEL) == name
+        ]
+        if not found:
+            raise NotInProject(name)
+        return found[0]
+
+
+def _describe(container: Container) -> Service:
+    labels = container.labels
+    state = container.attrs["State"]
+    running = container.status == "running"
+    budget = labels.get("org.tm351.memory_mib")
+    return Service(
+        name=labels.get(SERVICE_LABEL, container.name),
+        state=container.status,
+        health=state.get("Health", {}).get("Status", "none") if running else "none",
+        memory_mib=_memory_mib(container) if running else None,
+        budget_mib=int(budget) if budget else None,
+        uptime_s=_uptime_s(state["StartedAt"]) if running else None,
+        path=labels.get("org.tm351.path") or None,
+        essential=labels.get("org.tm351.essential") == "true",
+    )
+
+
+def _memory_mib(container: Container) -> float | None:
+    """Memory in use as `docker stats` counts it: the cgroup's usage less the inactive page cache."""
+    memory = container.stats(stream=False, one_shot=True).get("memory_stats") or {}
+    usage = memory.get("usage")
+    if usage is None:
+        return None
+    details = memory.get("stats") or {}
+    inactive = details.get("total_inactive_file", details.get("inactive_file", 0))
+    return round((usage - inactive if inactive < usage else usage) / 2**20, 1)
+
+
+def _uptime_s(started_at: str) -> int:
+    # Docker writes nanoseconds; fromisoformat takes at most microseconds.
+    whole, _, fraction = started_at.rstrip("Z").partition(".")
+    started = datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}").replace(tzinfo=UTC)
+    return max(0, round((datetime.now(UTC) - started).total_seconds()))

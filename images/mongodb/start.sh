@@ -1,0 +1,119 @@
+#!/bin/bash
+# Entry point. As root: read the password secrets (Compose mounts them with the host's owner and
+# mode 0600, which the service user cannot read) and make the data directory the service user's.
+# At every start (the first one creates the database), run provision.js on a private mongod without
+# access control that listens on 127.0.0.1 only, on a port of its own: it creates the users if
+# missing and sets both passwords from the secrets, so a rotated secret takes effect at the next
+# start. Then run mongod (with access control) in the foreground as mongodb, every privilege dropped.
+set -euo pipefail
+
+user=mongodb
+config=/etc/mongod.conf
+provision_js=/usr/local/share/mongodb/provision.js
+dbpath=/data/db
+private_port=27099
+: "${MONGODB_PASSWORD_FILE:=/run/secrets/mongodb_password}"
+: "${MONGODB_ADMIN_PASSWORD_FILE:=/run/secrets/mongodb_admin_password}"
+
+fail() {
+    echo "start.sh: $*" >&2
+    exit 1
+}
+
+# The prefix that runs a command as the service user without any privilege.
+as_user=()
+if [ "$(id -u)" = 0 ]; then
+    as_user=(setpriv --reuid="$user" --regid="$user" --init-groups
+             --inh-caps=-all --bounding-set=-all --no-new-privs --)
+fi
+
+if [ "${1:-}" != mongod ]; then
+    # Any other command (a shell, mongosh...): run it as the service user, with nothing prepared.
+    exec "${as_user[@]}" "$@"
+fi
+shift  # what follows are extra mongod options, such as --verbose
+# A stop signal (tini passes it on to this script) before the server runs: stop once the command
+# under way has finished.
+trap 'exit 0' INT TERM
+
+# The secret in file $1, without surrounding white space (printed by a builtin, never echoed).
+read_secret() {
+    local file=$1 value
+    { [ -f "$file" ] && [ -r "$file" ]; } || fail "cannot read the secret file $file"
+    value=$(<"$file")
+    value=${value#"${value%%[![:space:]]*}"}
+    value=${value%"${value##*[![:space:]]}"}
+    [ "${#value}" -ge 16 ] || fail "the secret in $file is shorter than 16 characters"
+    case $value in *[[:cntrl:]]*) fail "the secret in $file contains a control character" ;; esac
+    printf '%s' "$value"
+}
+
+# $1 as a JavaScript string literal (no control characters: read_secret refused them).
+js_quote() {
+    local value=${1//\\/\\\\}
+    printf '"%s"' "${value//\"/\\\"}"
+}
+
+# mongosh as the service user, with a throw-away home ($workdir), against the private server.
+private_mongosh() {
+    "${as_user[@]}" env HOME="$workdir" mongosh --quiet --norc \
+        "mongodb://127.0.0.1:$private_port/admin?serverSelectionTimeoutMS=2000" "$@"
+}
+
+# Start the private server, run provision.js with the passwords put before it in a file that only
+# the service user can read (builtins only: they never reach a command line), stop the server.
+provision() {
+    local pid deadline=$((SECONDS + 300))
+    workdir=$(mktemp -d /tmp/mongodb-init.XXXXXX)
+    chown "$user:$user" "$workdir"
+    (
+        umask 077
+        {
+            printf 'const password = %s;\n' "$(js_quote "$password")"
+            printf 'const adminPassword = %s;\n' "$(js_quote "$admin_password")"
+            cat "$provision_js"
+        } >"$workdir/provision.js"
+    )
+    chown "$user:$user" "$workdir/provision.js"
+
+    "${as_user[@]}" mongod --dbpath "$dbpath" --bind_ip 127.0.0.1 --port "$private_port" --nounixsocket \
+        --wiredTigerCacheSizeGB 0.25 --setParameter diagnosticDataCollectionEnabled=false --slowms 60000 &
+    pid=$!
+    # A stop signal now stops the private server first.
+    trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" || true; rm -rf "$workdir"; exit 0' INT TERM
+    until private_mongosh --eval 'quit(db.adminCommand({ ping: 1 }).ok === 1 ? 0 : 1)' >/dev/null 2>&1; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" || true
+            rm -rf "$workdir"
+            fail "mongod could not start on $dbpath (its log is above; a database made by another" \
+                "MongoDB version is left untouched: upgrade it one release series at a time)"
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || fail "the private mongod did not answer within 300 s"
+        sleep 1
+    done
+    private_mongosh --file "$workdir/provision.js" || {
+        kill -TERM "$pid"
+        wait "$pid" || true
+        rm -rf "$workdir"
+        fail "provision.js failed (see above)"
+    }
+    kill -TERM "$pid"
+    wait "$pid" || fail "the private mongod did not stop cleanly (see its log above)"
+    rm -rf "$workdir"
+    trap 'exit 0' INT TERM
+}
+
+password=$(read_secret "$MONGODB_PASSWORD_FILE")
+admin_password=$(read_secret "$MONGODB_ADMIN_PASSWORD_FILE")
+
+if [ "$(id -u)" = 0 ]; then
+    # The volume may come from an image whose service user had another uid, or be a bind mount.
+    mkdir -p "$dbpath"
+    find "$dbpath" -xdev \( ! -user "$user" -o ! -group "$user" \) -exec chown -h "$user:$user" {} +
+    chmod 0700 "$dbpath"
+fi
+"${as_user[@]}" test -w "$dbpath" || fail "$dbpath is not writable by $user"
+
+provision
+unset password admin_password
+exec "${as_user[@]}" mongod --config "$config" "$@"

@@ -1,0 +1,142 @@
+"""The service dashboard's API on the real engine: login, listing, control, and the project boundary."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from compose.catalogue import load_shelf
+from tests.integration.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def running(built, stack):
+    result = stack.up("jupyter", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return stack
+
+
+@pytest.fixture
+def outsider(engine, built):
+    """A container of no stack at all, which the dashboard must never touch."""
+    image = f"tm351/dashboard:{load_shelf().version}"
+    container = engine.containers.run(
+        image,
+        ["python", "-c", "import time; time.sleep(600)"],
+        name=f"outsider-{uuid.uuid4().hex[:8]}",
+        detach=True,
+        entrypoint=[],
+    )
+    try:
+        yield container
+    finally:
+        container.remove(force=True)
+
+
+def post(stack, path: str, headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.post(stack.url(path), headers={**stack.login(), **(headers or {})}, timeout=60)
+
+
+def container_of(engine, stack, service: str):
+    (container,) = engine.containers.list(
+        all=True,
+        filters={"label": [f"com.docker.compose.project={stack.project}", f"com.docker.compose.service={service}"]},
+    )
+    return container
+
+
+def test_the_api_needs_the_login(running):
+    assert running.get("/dashboard/api/services").status_code == 401
+    assert running.get("/dashboard/api/services", running.login("wrong-password-000")).status_code == 401
+    assert running.get("/dashboard/api/services", running.login()).status_code == 200
+    assert running.get("/dashboard/", running.login()).status_code == 200
+
+
+def test_listing_shows_each_service_with_its_budget(running):
+    services = {service["name"]: service for service in running.get("/dashboard/api/services", running.login()).json()}
+    assert set(services) == {"dashboard", "gateway", "jupyter"}
+    shelf = load_shelf()
+    for name, service in services.items():
+        assert {"name", "state", "health", "memory_mib", "budget_mib", "uptime_s"} <= set(service)
+        assert service["state"] == "running"
+        assert service["budget_mib"] == shelf.apps[name].memory_mib
+        assert 0 < service["memory_mib"] < service["budget_mib"]
+        assert service["uptime_s"] >= 0
+    assert services["jupyter"]["path"] == "/jupyter/"
+
+
+def test_stop_start_restart_change_the_real_container(running, engine):
+    jupyter = container_of(engine, running, "jupyter")
+    stopped = post(running, "/dashboard/api/services/jupyter/stop")
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["state"] == "exited"
+    jupyter.reload()
+    assert jupyter.status == "exited"
+    started = post(running, "/dashboard/api/services/jupyter/start")
+    assert started.json()["state"] == "running"
+    jupyter.reload()
+    assert jupyter.status == "running"
+    before = jupyter.attrs["State"]["StartedAt"]
+    assert post(running, "/dashboard/api/services/jupyter/restart").status_code == 200
+    jupyter.reload()
+    assert jupyter.attrs["State"]["StartedAt"] != before
+
+    def healthy() -> bool:
+        listing = running.get("/dashboard/api/services", running.login()).json()
+        return {service["name"]: service["health"] for service in listing}["jupyter"] == "healthy"
+
+    assert wait_until(healthy, timeout=60)
+
+
+@pytest.mark.parametrize("service", ["gateway", "dashboard"])
+def test_the_gateway_and_the_dashboard_cannot_be_stopped_from_it(running, engine, service):
+    refused = post(running, f"/dashboard/api/services/{service}/stop")
+    assert refused.status_code == 409
+    assert "cannot be stopped" in refused.json()["error"]
+    assert container_of(engine, running, service).status == "running"
+
+
+def test_containers_outside_the_project_are_not_found_and_untouched(running, outsider):
+    for name in (outsider.name, outsider.id, outsider.short_id, "../../containers/" + outsider.id):
+        for action in ("stop", "restart"):
+            assert post(running, f"/dashboard/api/services/{name}/{action}").status_code == 404, name
+        assert running.get(f"/dashboard/api/services/{name}/logs", running.login()).status_code == 404
+    outsider.reload()
+    assert outsider.status == "running"
+    assert post(running, "/dashboard/api/services/jupyter/remove").status_code == 404
+
+
+def test_only_the_dashboard_has_the_docker_socket(running, engine):
+    for container in engine.containers.list(filters={"label": f"com.docker.compose.project={running.project}"}):
+        sockets = [mount for mount in container.attrs["Mounts"] if mount["Destination"].endswith("docker.sock")]
+        assert bool(sockets) == (container.labels["org.tm351.app"] == "dashboard"), container.name
+        if sockets:
+            assert container.attrs["Config"]["User"] not in ("", "root")
+
+
+def test_a_notebook_on_the_internal_network_needs_the_login_too(running):
+    code = (
+        "import urllib.request, urllib.error\n"
+        "try:\n"
+        "    urllib.request.urlopen('http://dashboard:8000/dashboard/api/services')\n"
+        "except urllib.error.HTTPError as error:\n"
+        "    print(error.code)\n"
+    )
+    assert running.run(code).stdout.strip() == "401"
+
+
+def test_a_post_from_another_site_is_refused(running, engine):
+    refused = post(running, "/dashboard/api/services/jupyter/restart", {"Origin": "http://elsewhere.example"})
+    assert refused.status_code == 403
+    assert container_of(engine, running, "jupyter").status == "running"
+
+
+def test_logs_on_demand(running):
+    response = running.get("/dashboard/api/services/jupyter/logs?lines=5", running.login())
+    assert response.status_code == 200
+    lines = response.text.strip().splitlines()
+    assert 0 < len(lines) <= 5
