@@ -164,3 +164,30 @@ def test_docker_compose_accepts_every_recipe(tmp_path):
             ["docker", "compose", "-f", "-", "config", "-q"], input=text, capture_output=True, text=True, check=False
         )
         assert checked.returncode == 0, f"{recipe.name}: {checked.stderr}"
+
+
+def test_only_the_dashboard_gets_the_docker_socket_as_the_host_user(tmp_path):
+    socket_file = tmp_path / "docker.sock"
+    socket_file.write_text("")
+    shelf = load_shelf()
+    options = StackOptions(
+        data_dir=OPTIONS.data_dir, port=1, host="127.0.0.1", uid=1234, gid=999, docker_socket=socket_file
+    )
+    services = render_compose(shelf, shelf.recipe("jupyter-postgres"), options)["services"]
+    for name, service in services.items():
+        mounts = [mount["source"] for mount in service.get("volumes", [])]
+        assert (str(socket_file) in mounts) == (name == "dashboard"), name
+    dashboard = services["dashboard"]
+    assert dashboard["user"] == "1234:999"
+    assert dashboard["group_add"] == [str(socket_file.stat().st_gid)]
+    assert dashboard["environment"]["TM351_PROJECT"] == "tm351"
+    assert dashboard["labels"]["org.tm351.essential"] == "true"
+    assert "org.tm351.essential" not in services["jupyter"]["labels"]
+
+
+def test_the_gateway_passes_the_login_on_only_to_apps_that_check_it():
+    routes = render_default()["configs"]["gateway_routes"]["content"]
+    dashboard = routes.split("location /dashboard/ {")[1].split("}")[0]
+    jupyter = routes.split("location /jupyter/ {")[1].split("}")[0]
+    assert 'Authorization ""' not in dashboard
+    assert "auth-jupyter_token.conf" in jupyter
