@@ -17,7 +17,7 @@ from compose.progress import console, run_with_progress
 
 DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
 # The tag names the recipe's revision, so a changed recipe makes a new image rather than reusing an old one.
-BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm-r2"
+BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm-r3"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # debootstrap writes only the main suite; the image should get point and security updates too.
@@ -34,6 +34,13 @@ path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 path-exclude /usr/share/lintian/*
+"""
+# As in Debian's container images: apt keeps no downloaded packages, so no image carries them.
+_REMOVE_DOWNLOADS = "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin"
+APT_NO_CACHE = f"""DPkg::Post-Invoke {{ "{_REMOVE_DOWNLOADS} || true"; }};
+APT::Update::Post-Invoke {{ "{_REMOVE_DOWNLOADS} || true"; }};
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
 """
 
 
@@ -90,6 +97,7 @@ def bootstrapped_base_image(client: docker.DockerClient, log_dir: Path) -> str:
 def _tidy_rootfs(rootfs: Path) -> None:
     (rootfs / "etc/apt/sources.list").write_text(APT_SOURCES)
     (rootfs / "etc/dpkg/dpkg.cfg.d/tm351-slim").write_text(DPKG_EXCLUDES)
+    (rootfs / "etc/apt/apt.conf.d/docker-clean").write_text(APT_NO_CACHE)
     for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for entry in (rootfs / cache).glob("*"):
             if entry.is_file():

@@ -37,16 +37,16 @@ install_from_artifacts() {
                 version=$(dpkg-deb --field "$deb" Version)
                 [[ $version == "$MONGODB_SERIES".* ]] \
                     || fail "$deb holds mongodb-org-server $version, not $MONGODB_SERIES.x"
-                found[server]=$deb ;;
-            mongodb-mongosh | mongodb-mongosh-shared-openssl*) found[mongosh]=$deb ;;
-            mongodb-database-tools) found[tools]=$deb ;;
+                found[mongodb-org-server]=$deb ;;
+            mongodb-mongosh | mongodb-mongosh-shared-openssl*) found[mongodb-mongosh]=$deb ;;
+            mongodb-database-tools) found[mongodb-database-tools]=$deb ;;
         esac
     done
     local missing=()
-    for package in server mongosh tools; do
+    for package in mongodb-org-server mongodb-mongosh mongodb-database-tools; do
         [ -n "${found[$package]:-}" ] || missing+=("$package")
     done
-    [ "${#missing[@]}" = 0 ] || fail "the artifacts folder has .deb files but not those of: ${missing[*]}"
+    [ "${#missing[@]}" = 0 ] || fail "the artifacts folder has .deb files but none of ${missing[*]}"
     apt-get update
     apt-get install -y --no-install-recommends "${found[@]}"
 }
@@ -91,7 +91,9 @@ else
     install_from_repository
 fi
 
-# The package's own data and log folders and configuration are not used (see mongod.conf).
+# Apt's caches go, and so do the package's own data and log folders and configuration (not used: see
+# mongod.conf).
+apt-get clean
 rm -rf /var/lib/mongodb /var/log/mongodb /etc/mongod.conf /var/lib/apt/lists/*
 mongod --version
 mongosh --version

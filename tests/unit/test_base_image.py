@@ -20,6 +20,7 @@ def test_tidy_rootfs_trims_docs_and_locales_and_adds_update_sources(tmp_path):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("x")
     (tmp_path / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True)
+    (tmp_path / "etc/apt/apt.conf.d").mkdir(parents=True)
 
     _tidy_rootfs(tmp_path)
 
@@ -39,3 +40,4 @@ def test_tidy_rootfs_trims_docs_and_locales_and_adds_update_sources(tmp_path):
     assert "bookworm-updates" in sources
     excludes = (tmp_path / "etc/dpkg/dpkg.cfg.d/tm351-slim").read_text()
     assert "path-exclude /usr/share/doc/*" in excludes
+    assert "archives/*.deb" in (tmp_path / "etc/apt/apt.conf.d/docker-clean").read_text()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hmac
 import os
+import signal
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -93,6 +95,8 @@ def _same_origin(origin: str | None, host: str) -> bool:
 def main() -> None:
     from waitress import serve
 
+    # `docker stop` sends SIGTERM (through tini): leave cleanly, with status 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     stack = Stack(docker.from_env(), os.environ["TM351_PROJECT"])
     app = create_app(stack, Path(os.environ.get("DASHBOARD_PASSWORD_FILE", "/run/secrets/password")))
     serve(app, host="0.0.0.0", port=int(os.environ.get("DASHBOARD_PORT", "8000")), threads=4, ident="")  # noqa: S104
