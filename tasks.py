@@ -121,9 +121,13 @@ def build(
         Path | None, typer.Option("--ca-cert", help="Extra CA bundle (PEM) to trust, for TLS-inspecting networks.")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every step (fresh packages).")] = False,
+    artifacts: Annotated[
+        Path | None, typer.Option("--artifacts", help="Folder of release downloads to build from instead.")
+    ] = None,
 ) -> None:
     """Build app images with BuildKit (cached: a rebuild with nothing changed is quick)."""
-    built = build_apps(load_shelf(), apps or [], BuildOptions(base_image, bootstrap_base, ca_cert, no_cache))
+    options = BuildOptions(base_image, bootstrap_base, ca_cert, no_cache, artifacts)
+    built = build_apps(load_shelf(), apps or [], options)
     out.print("Built " + ", ".join(built))
 
 
@@ -134,9 +138,10 @@ def up(
     data_dir: DataDir = None,
     port: Port = None,
     expose_db: ExposeDb = False,
+    force: Annotated[bool, typer.Option("--force", help="Start even if its memory budget does not fit.")] = False,
 ) -> None:
     """Start a recipe (building missing images first) and print its URL."""
-    url = stack.up(recipe, data_dir, port, expose_db)
+    url = stack.up(recipe, data_dir, port, expose_db, force)
     out.print(f"[green]Ready:[/green] open {url}")
     hint = "python tasks.py password" + (f" --data-dir {data_dir}" if data_dir else "")
     out.print(f"Log in as [bold]student[/bold] with the password that `{hint}` prints.")

@@ -97,6 +97,10 @@ class App(_Strict):
     essential: bool = False
     # Given the Docker socket (and only this app is): it acts on its own Compose project's containers.
     docker_access: bool = False
+    # The app knows nothing of its path: the gateway strips it and puts it back on redirects.
+    strip_path: bool = False
+    # How long `docker stop` waits before killing it (OpenRefine saves its projects on the way out).
+    stop_grace_s: int | None = Field(default=None, gt=0)
     # Published on the host's loopback address only with `up --expose-db`.
     expose_port: int | None = Field(default=None, ge=1, le=65535)
     backup: Backup | None = None

@@ -140,6 +140,8 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
     }
     if app.capabilities:
         service["cap_add"] = list(app.capabilities)
+    if app.stop_grace_s:
+        service["stop_grace_period"] = _duration(app.stop_grace_s)
     ports = []
     if app.name == recipe.entrance:
         ports.append(_published(app.port, options.port, options.host))
@@ -175,10 +177,17 @@ def _peers(shelf: Shelf, recipe: Recipe, app: App) -> list[App]:
     return [shelf.apps[name] for name in app.connects_to if name in recipe.apps]
 
 
+def _fill(value: str, fields: dict[str, object]) -> str:
+    """Put an app's {name}, {port} and {path} into a catalogue string; any other braces stay as written."""
+    for key, field in fields.items():
+        value = value.replace(f"{{{key}}}", str(field))
+    return value
+
+
 def _environment(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, str]:
-    environment = {key: value.format_map(app.fields()) for key, value in app.environment.items()}
+    environment = {key: _fill(value, app.fields()) for key, value in app.environment.items()}
     for peer in _peers(shelf, recipe, app):
-        environment |= {key: value.format_map(peer.fields()) for key, value in peer.client_environment.items()}
+        environment |= {key: _fill(value, peer.fields()) for key, value in peer.client_environment.items()}
     if app.host_user:
         environment |= {"NB_UID": str(options.uid), "NB_GID": str(options.gid)}
     return environment

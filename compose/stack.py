@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 from docker.models.containers import Container
 
-from compose.catalogue import load_shelf
+from compose.catalogue import Recipe, Shelf, load_shelf
 from compose.engine import compose_cli, docker_client
 from compose.errors import OperationFailed, UsageProblem
 from compose.progress import LOG_DIR, run_with_progress
@@ -33,6 +33,7 @@ from images.dashboard.tm351_dashboard.services import Stack as ServiceView
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 WAIT_MARGIN_S = 60
+HOST_RESERVE_MIB = 256  # what the host's own system needs beside the stack
 FAILED_LOG_LINES = 25
 
 
@@ -58,13 +59,17 @@ def current_project() -> str:
     return os.environ.get("TM351_PROJECT", DEFAULT_PROJECT)
 
 
-def up(recipe_name: str | None, data_dir: Path | None, port: int | None, expose_db: bool = False) -> str:
+def up(
+    recipe_name: str | None, data_dir: Path | None, port: int | None, expose_db: bool = False, force: bool = False
+) -> str:
     """Start a recipe and wait until every service is healthy; returns the URL to open."""
     shelf = load_shelf()
     recipe = shelf.recipe(recipe_name)
     options = StackOptions.for_host(shelf, data_dir, port, current_project(), expose_db)
     client = docker_client()
     compose = compose_cli()
+    if not force:
+        _check_memory(shelf, recipe, round(client.info()["MemTotal"] / 2**20))
     apps = shelf.apps_of(recipe)
     folder = StudentFolder(options.data_dir)
     folder.prepare(shelf.student_folders, recipe_secrets(shelf, recipe))
@@ -201,6 +206,23 @@ def _wait_until_healthy(containers: list[Container], timeout_s: float) -> None:
 
 def project_containers(client: docker.DockerClient, project: str) -> list[Container]:
     return client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+
+
+def _check_memory(shelf: Shelf, recipe: Recipe, engine_mib: int) -> None:
+    """Refuse a recipe whose memory budget does not fit the engine's machine beside its own system."""
+    room = engine_mib - HOST_RESERVE_MIB
+    if shelf.memory_mib(recipe) <= room:
+        return
+    fitting = sorted((r for r in shelf.recipes.values() if shelf.memory_mib(r) <= room), key=shelf.memory_mib)
+    suggestion = (
+        f"choose a smaller recipe ({', '.join(f'{r.name}: {shelf.memory_mib(r)} MiB' for r in reversed(fitting))})"
+        if fitting
+        else "use a machine with more memory"
+    )
+    raise UsageProblem(
+        f"Recipe {recipe.name} needs {shelf.memory_mib(recipe)} MiB, but this machine has {engine_mib} MiB for "
+        f"Docker, less {HOST_RESERVE_MIB} MiB for its own system: {suggestion}, or pass --force to start it anyway."
+    )
 
 
 def _check_port_free(client: docker.DockerClient, options: StackOptions) -> None:

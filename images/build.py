@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import ssl
 import tempfile
 from collections.abc import Iterable
@@ -19,6 +20,8 @@ from compose.progress import LOG_DIR, console, run_with_progress
 from compose.render import to_yaml
 from images.base import DEFAULT_BASE_IMAGE, resolve_base_image
 
+FETCH_ARTIFACT = Path(__file__).with_name("artifacts") / "fetch-artifact.sh"
+ARTIFACT_ERROR = "tm351-artifact-error: "
 _STEP = re.compile(r"^#\d+ \[(?P<app>[\w-]+) +(?P<step>\d+/\d+)\] (?P<what>.*)$")
 
 
@@ -28,6 +31,8 @@ class BuildOptions:
     bootstrap_base: bool = False
     ca_cert: Path | None = None
     no_cache: bool = False
+    # Release archives or packages to build from instead of downloading them (offline classrooms).
+    artifacts: Path | None = None
 
 
 def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> list[str]:
@@ -35,12 +40,15 @@ def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> lis
     apps = [shelf.app(name) for name in names] or list(shelf.apps.values())
     if options.ca_cert is not None and not options.ca_cert.is_file():
         raise UsageProblem(f"--ca-cert {options.ca_cert}: no such file; give the path of a PEM CA bundle.")
+    if options.artifacts is not None and not options.artifacts.is_dir():
+        raise UsageProblem(f"--artifacts {options.artifacts}: no such folder; give the folder holding the downloads.")
     client = docker_client()
     compose = compose_cli()
     base_image = resolve_base_image(client, options.base_image, options.bootstrap_base, LOG_DIR)
     with tempfile.TemporaryDirectory(prefix="tm351-build-") as workdir:
         bundle = _trust_bundle(Path(workdir), options.ca_cert)
-        document = build_project(shelf, apps, base_image, bundle)
+        contexts = {app.name: build_context(app, Path(workdir) / app.name, options.artifacts) for app in apps}
+        document = build_project(shelf, apps, base_image, bundle, contexts)
         finished = run_with_progress(
             [*compose, "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
             f"Building {', '.join(app.name for app in apps)} on {base_image}",
@@ -49,11 +57,25 @@ def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> lis
             summarise=_build_step,
         )
     if not finished.ok:
+        artifact_errors = _artifact_errors(finished.log)
+        if artifact_errors:
+            raise OperationFailed("\n".join(artifact_errors))
         raise OperationFailed(
             f"Building the images failed (exit {finished.returncode}); full log: {finished.log}",
             "\n".join(finished.tail),
         )
     return [app.image_ref(shelf.version) for app in apps]
+
+
+def build_context(app: App, target: Path, artifacts: Path | None) -> Path:
+    """The app's folder, plus the shared download helper and, for apps that take them, the user's artifacts."""
+    shutil.copytree(app.build_dir, target, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    shutil.copy2(FETCH_ARTIFACT, target / FETCH_ARTIFACT.name)
+    if artifacts is not None and (target / "artifacts").is_dir():
+        for item in artifacts.iterdir():
+            if item.is_file():
+                shutil.copy2(item, target / "artifacts" / item.name)
+    return target
 
 
 def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | None = None) -> None:
@@ -64,13 +86,15 @@ def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | Non
         build_apps(shelf, missing, options or BuildOptions())
 
 
-def build_project(shelf: Shelf, apps: list[App], base_image: str, ca_bundle: Path) -> dict[str, Any]:
+def build_project(
+    shelf: Shelf, apps: list[App], base_image: str, ca_bundle: Path, contexts: dict[str, Path]
+) -> dict[str, Any]:
     """A Compose project whose only job is to build these apps' images."""
     services = {
         app.name: {
             "image": app.image_ref(shelf.version),
             "build": {
-                "context": str(app.build_dir),
+                "context": str(contexts[app.name]),
                 "args": {"BASE_IMAGE": base_image},
                 "secrets": ["cacert"],
                 "labels": {
@@ -97,6 +121,16 @@ def _trust_bundle(workdir: Path, extra: Path | None) -> Path:
     bundle = workdir / "ca-bundle.pem"
     bundle.write_text("\n".join(part.read_text(encoding="utf-8", errors="replace") for part in parts))
     return bundle
+
+
+def _artifact_errors(log: Path) -> list[str]:
+    """The download helper's one-line reports (BuildKit repeats them in its summary: each is kept once)."""
+    lines = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        _, marker, message = line.partition(ARTIFACT_ERROR)
+        if marker and message.strip() not in lines:
+            lines.append(message.strip())
+    return lines
 
 
 def _build_step(line: str) -> str | None:

@@ -8,13 +8,25 @@ home=/home/$user
 
 # A variable NAME_FILE names a secret file (e.g. PGPASSWORD_FILE): hand the program NAME with its content,
 # so database clients in notebooks connect without anyone typing or storing a password.
+loaded=()
 while IFS= read -r variable; do
     path=${!variable}
     if [ -r "$path" ]; then
         export "${variable%_FILE}=$(<"$path")"
+        loaded+=("${variable%_FILE}")
     fi
     unset "$variable"
 done < <(compgen -e | grep '_FILE$' || true)
+# A setting may name such a secret as ${NAME} (MONGODB_URI carries its password): fill it in here.
+for name in "${loaded[@]}"; do
+    placeholder="\${$name}"
+    while IFS= read -r variable; do
+        value=${!variable}
+        if [[ $value == *"$placeholder"* ]]; then
+            export "$variable=${value//"$placeholder"/${!name}}"
+        fi
+    done < <(compgen -e)
+done
 
 if [ "$(id -u)" != 0 ]; then
     # Started as a non-root user already (e.g. `docker run --user`): nothing to remap.

@@ -63,7 +63,7 @@ def test_unknown_app_in_a_recipe(tmp_path):
     message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"]["apps"].append("jupyterr")))
     assert "recipes.jupyter.apps[3]" in message
     assert "unknown app 'jupyterr'" in message
-    assert "use one of dashboard, gateway, jupyter, postgres" in message
+    assert "use one of " + ", ".join(sorted(VALID["apps"])) in message
 
 
 def test_duplicate_name(tmp_path):

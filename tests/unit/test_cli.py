@@ -6,6 +6,8 @@ import json
 
 import yaml
 
+from compose.catalogue import load_shelf
+
 
 def test_list_json_shape(cli):
     result = cli("list", "--json")
@@ -19,8 +21,10 @@ def test_list_json_shape(cli):
 def test_list_table_shows_budgets(cli):
     result = cli("list")
     assert result.returncode == 0
-    assert "jupyter (default)" in result.stdout
-    assert "320" in result.stdout
+    shelf = load_shelf()
+    assert f"{shelf.default_recipe.name} (default)" in result.stdout
+    for recipe in shelf.recipes.values():
+        assert str(shelf.memory_mib(recipe)) in result.stdout
 
 
 def test_render_writes_compose_yaml(cli, tmp_path):

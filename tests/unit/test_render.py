@@ -191,3 +191,40 @@ def test_the_gateway_passes_the_login_on_only_to_apps_that_check_it():
     jupyter = routes.split("location /jupyter/ {")[1].split("}")[0]
     assert 'Authorization ""' not in dashboard
     assert "auth-jupyter_token.conf" in jupyter
+
+
+def render_recipe(name: str) -> dict:
+    shelf = load_shelf()
+    return render_compose(shelf, shelf.recipe(name), OPTIONS)
+
+
+def test_the_whole_stack_has_every_app_and_only_the_gateway_published():
+    services = render_recipe("tm351")["services"]
+    assert set(services) == set(load_shelf().apps)
+    assert [name for name, service in services.items() if "ports" in service] == ["gateway"]
+
+
+def test_openrefine_keeps_projects_in_the_student_folder_and_is_routed_without_its_path():
+    document = render_recipe("tm351")
+    openrefine = document["services"]["openrefine"]
+    assert {
+        "type": "bind",
+        "source": "/home/ada/TM351VCE/openrefine_projects",
+        "target": "/srv/TM351VCE/openrefine_projects",
+    } in openrefine["volumes"]
+    assert openrefine["stop_grace_period"] == "60s"
+    assert openrefine["environment"]["NB_UID"] == "1234"
+    routes = document["configs"]["gateway_routes"]["content"]
+    location = routes.split("location /openrefine/ {")[1].split("}")[0]
+    assert "rewrite ^/openrefine(/.*)$$ $$1 break;" in location
+    assert "proxy_redirect ~^(?:https?://[^/]+)?/(.*)$$ /openrefine/$$1;" in location
+    assert 'Authorization ""' in location
+
+
+def test_mongodb_uri_names_its_password_for_the_jupyter_image_to_fill_in():
+    jupyter = render_recipe("jupyter-mongo")["services"]["jupyter"]
+    # $$ is Compose's escape: the container sees ${MONGODB_PASSWORD}, which start.sh replaces.
+    assert jupyter["environment"]["MONGODB_URI"] == "mongodb://tm351:$${MONGODB_PASSWORD}@mongodb:27017/tm351"
+    assert jupyter["environment"]["MONGODB_PASSWORD_FILE"] == "/run/secrets/mongodb_password"
+    assert "mongodb_password" in jupyter["secrets"]
+    assert "mongodb_admin_password" not in jupyter["secrets"]

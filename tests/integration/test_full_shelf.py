@@ -1,0 +1,106 @@
+"""MongoDB and OpenRefine: their builds' failure messages here, and the apps themselves wherever their
+upstream downloads can be fetched, or are supplied with TM351_TEST_ARTIFACTS=DIR (passed as --artifacts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+
+import pytest
+
+from compose.catalogue import load_shelf
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+UNREACHABLE = "upstream artifact unreachable"
+OPENREFINE_ARCHIVE = "openrefine-linux-3.10.1.tar.gz"
+
+
+def artifact_options() -> list[str]:
+    folder = os.environ.get("TM351_TEST_ARTIFACTS")
+    return ["--artifacts", folder] if folder else []
+
+
+@pytest.fixture(scope="module")
+def upstream_images(built):
+    """mongodb and openrefine built for real, or every test that needs them skipped, saying why."""
+    result = run_cli("build", "mongodb", "openrefine", *artifact_options(), timeout=1800)
+    if result.returncode != 0:
+        if "--artifacts" in result.stderr or "SHA-256" in result.stderr:
+            pytest.skip(f"{UNREACHABLE}: {result.stderr.strip().splitlines()[-1]}")
+        pytest.fail(result.stdout + result.stderr)
+
+
+def test_a_bad_openrefine_archive_stops_the_build_with_one_line(tmp_path):
+    (tmp_path / OPENREFINE_ARCHIVE).write_bytes(b"not the release archive")
+    result = run_cli("build", "openrefine", "--artifacts", str(tmp_path), timeout=900)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert "openrefine" in errors[0]
+    assert f"https://github.com/OpenRefine/OpenRefine/releases/download/3.10.1/{OPENREFINE_ARCHIVE}" in errors[0]
+    assert "SHA-256" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_mongodb_repository_stops_the_build_with_one_line():
+    result = run_cli("build", "mongodb", timeout=900)
+    if result.returncode == 0:
+        pytest.skip("MongoDB's key server and repository are reachable here, so the build has nothing to report")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert "https://pgp.mongodb.com/server-8.0.asc" in errors[0]
+    assert "--artifacts" in errors[0]
+
+
+def test_a_missing_artifacts_folder_is_bad_input(tmp_path):
+    result = run_cli("build", "openrefine", "--artifacts", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "--artifacts" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def whole_stack(upstream_images, stack):
+    result = stack.up("tm351", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return stack
+
+
+def test_the_whole_stack_is_healthy_within_its_budget(whole_stack):
+    status = json.loads(whole_stack.cli("status", "--json").stdout)
+    shelf = load_shelf()
+    assert {service["name"] for service in status["services"]} == set(shelf.recipe("tm351").apps)
+    assert all(service["health"] == "healthy" for service in status["services"])
+    assert sum(service["memory_mib"] for service in status["services"]) <= shelf.memory_mib(shelf.recipe("tm351"))
+
+
+def test_a_notebook_uses_mongodb_without_typing_a_password(whole_stack):
+    result = whole_stack.run(
+        "import os, pymongo\n"
+        "db = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351\n"
+        "db.modules.insert_one({'code': 'TM351', 'credits': 30})\n"
+        "print(db.modules.count_documents({}))\n"
+    )
+    assert result.status == "ok", result.errors
+    assert result.stdout.strip() == "1"
+
+
+def test_openrefine_is_served_under_its_path_behind_the_login(whole_stack):
+    assert whole_stack.get("/openrefine/").status_code == 401
+    page = whole_stack.get("/openrefine/", whole_stack.login())
+    assert page.status_code == 200
+    assert "OpenRefine" in page.text
+    version = whole_stack.get("/openrefine/command/core/get-version", whole_stack.login()).json()
+    assert version["version"].startswith("3.")
+
+
+def test_backup_holds_the_mongodb_dump(whole_stack, tmp_path):
+    archive = tmp_path / "backup.tar.gz"
+    made = whole_stack.cli("backup", "--data-dir", str(whole_stack.data_dir), "-o", str(archive))
+    assert made.returncode == 0, made.stderr
+    with tarfile.open(archive) as opened:
+        manifest = json.load(opened.extractfile("manifest.json"))
+    assert set(manifest["databases"]) == {"postgres", "mongodb"}
+    assert "openrefine_projects" in manifest["folders"]
