@@ -133,6 +133,13 @@ def test_every_recipe_with_a_ui_has_the_gateway():
             assert shelf.apps[recipe.entrance].gateway, recipe.name
 
 
+def test_every_shipped_app_has_a_start_period():
+    # A first start on a busy two-core host (cold caches, every app starting at once) must not count
+    # as failed health; without a grace period three quick failed checks stop the whole recipe.
+    for app in load_shelf().apps.values():
+        assert app.healthcheck.start_period_s >= 10, app.name
+
+
 def test_token_secret_must_be_one_of_the_apps_secrets(tmp_path):
     message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(secrets=[])))
     assert "apps.jupyter.token_secret" in message
