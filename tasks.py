@@ -21,10 +21,13 @@ from compose import backup as backups
 from compose import stack
 from compose.catalogue import load_shelf, shelf_summary
 from compose.errors import OperationFailed, UsageProblem
-from compose.render import StackOptions, render_compose, to_yaml
+from compose.targets import Target, render_target
 from compose.views import shelf_tables, status_table
 from images.base import DEFAULT_BASE_IMAGE
-from images.build import BuildOptions, build_apps
+from images.build import BuildOptions, build_apps, build_host_image
+from images.registry import DEFAULT_LOCK, push_images
+from vagrant.driver import vagrant_password, vagrant_up, write_machine
+from vagrant.render import AwsOptions, Provider
 
 app = typer.Typer(
     add_completion=False,
@@ -44,8 +47,18 @@ ExposeDb = Annotated[bool, typer.Option("--expose-db", help="Also publish the da
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 
 
-class Target(StrEnum):
-    compose = "compose"
+Registry = Annotated[
+    str | None,
+    typer.Option("--registry", help="HOST[:PORT]/NAMESPACE the images were pushed to: hosts pull them by digest."),
+]
+RegistryCa = Annotated[
+    Path | None, typer.Option("--registry-ca", help="The registry's CA (PEM), when it has a private one.")
+]
+
+
+class HostProvider(StrEnum):
+    local = "local"
+    vagrant = "vagrant"
 
 
 def reported(function: F) -> F:
@@ -97,11 +110,14 @@ def render(
     data_dir: DataDir = None,
     port: Port = None,
     expose_db: ExposeDb = False,
+    registry: Registry = None,
+    registry_ca: RegistryCa = None,
+    power_off: Annotated[
+        bool, typer.Option("--power-off", help="cloud-init: power the host off when provisioning ends (baking).")
+    ] = False,
 ) -> None:
-    """Render a recipe as a Compose v2 file."""
-    shelf = load_shelf()
-    options = StackOptions.for_host(shelf, data_dir, port, expose_db=expose_db)
-    text = to_yaml(render_compose(shelf, shelf.recipe(recipe), options))
+    """Render a recipe as a Compose v2 file, or as cloud-init user-data that provisions a Debian 12 host."""
+    text = render_target(recipe, target, data_dir, port, expose_db, registry, registry_ca, power_off)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -124,11 +140,53 @@ def build(
     artifacts: Annotated[
         Path | None, typer.Option("--artifacts", help="Folder of release downloads to build from instead.")
     ] = None,
+    host: Annotated[
+        bool, typer.Option("--host", help="Build the emulated Debian host (Vagrant's docker provider) instead.")
+    ] = False,
 ) -> None:
     """Build app images with BuildKit (cached: a rebuild with nothing changed is quick)."""
     options = BuildOptions(base_image, bootstrap_base, ca_cert, no_cache, artifacts)
-    built = build_apps(load_shelf(), apps or [], options)
+    built = [build_host_image(load_shelf(), options)] if host else build_apps(load_shelf(), apps or [], options)
     out.print("Built " + ", ".join(built))
+
+
+@app.command()
+@reported
+def push(
+    apps: Annotated[list[str] | None, typer.Argument(help="Apps to push [default: all].")] = None,
+    registry: Annotated[str, typer.Option("--registry", help="HOST[:PORT]/NAMESPACE to push to.")] = ...,  # type: ignore[assignment]
+    lock: Annotated[Path, typer.Option("--lock", help="Where the pushed digests are recorded.")] = DEFAULT_LOCK,
+) -> None:
+    """Push built images to a registry, tagged with the version, and record their digests for hosts."""
+    shelf = load_shelf()
+    chosen = [shelf.app(name) for name in apps] if apps else list(shelf.apps.values())
+    for name, reference in push_images(shelf, chosen, registry, lock).items():
+        out.print(f"Pushed {name} -> {reference.rsplit('@', 1)[1]}")
+    out.print(f"Digests recorded in {lock}")
+
+
+@app.command()
+@reported
+def vagrant(
+    recipe: Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")] = None,
+    provider: Annotated[Provider, typer.Option("--provider", help="Where the machine runs.")] = Provider.virtualbox,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the Vagrantfile in.")] = Path("vm"),
+    data_dir: DataDir = None,
+    port: Port = None,
+    registry: Registry = None,
+    registry_ca: RegistryCa = None,
+    region: Annotated[str, typer.Option("--region", help="aws: the region.")] = AwsOptions.region,
+    instance_type: Annotated[
+        str, typer.Option("--instance-type", help="aws: the instance type.")
+    ] = AwsOptions.instance_type,
+    ami: Annotated[str | None, typer.Option("--ami", help="aws: a Debian 12 AMI, or one baked by `bake`.")] = None,
+    key_pair: Annotated[str | None, typer.Option("--key-pair", help="aws: an EC2 key pair, for SSH.")] = None,
+    security_group: Annotated[str | None, typer.Option("--security-group", help="aws: a security group.")] = None,
+) -> None:
+    """Write a Vagrantfile (and the provision/ files it runs) for a recipe on a Vagrant provider."""
+    aws = AwsOptions(region, instance_type, ami, key_pair, security_group)
+    vagrantfile = write_machine(recipe, provider, output, data_dir, port, registry, registry_ca, aws)
+    out.print(f"Wrote {vagrantfile}; start it with: cd {output} && vagrant up --provider {provider.value}")
 
 
 @app.command()
@@ -139,11 +197,19 @@ def up(
     port: Port = None,
     expose_db: ExposeDb = False,
     force: Annotated[bool, typer.Option("--force", help="Start even if its memory budget does not fit.")] = False,
+    provider: Annotated[
+        HostProvider, typer.Option("--provider", help="local: this machine's Docker; vagrant: a Vagrant machine.")
+    ] = HostProvider.local,
+    vm: Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant provider.")] = Provider.virtualbox,
 ) -> None:
     """Start a recipe (building missing images first) and print its URL."""
-    url = stack.up(recipe, data_dir, port, expose_db, force)
+    if provider is HostProvider.vagrant:
+        url = vagrant_up(recipe, vm, data_dir, port)
+        hint = f"python tasks.py password --provider vagrant --vm {vm.value}"
+    else:
+        url = stack.up(recipe, data_dir, port, expose_db, force)
+        hint = "python tasks.py password" + (f" --data-dir {data_dir}" if data_dir else "")
     out.print(f"[green]Ready:[/green] open {url}")
-    hint = "python tasks.py password" + (f" --data-dir {data_dir}" if data_dir else "")
     out.print(f"Log in as [bold]student[/bold] with the password that `{hint}` prints.")
 
 
@@ -220,8 +286,13 @@ def password(
     reset: Annotated[
         bool, typer.Option("--reset", help="Replace it with a new one (the old one stops working).")
     ] = False,
+    provider: Annotated[HostProvider, typer.Option("--provider", help="Where the stack runs.")] = HostProvider.local,
+    vm: Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant provider.")] = Provider.virtualbox,
 ) -> None:
     """Print the password to log in with (user: student)."""
+    if provider is HostProvider.vagrant:
+        print(vagrant_password(vm))
+        return
     if reset:
         restarted = stack.reset_password(data_dir)
         err.print("New password set" + (f"; restarted {', '.join(restarted)}." if restarted else "."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ def run_with_progress(
     stdin_text: str | None = None,
     summarise: Callable[[str], str | None] = lambda line: line,
     tail_lines: int = 30,
+    cwd: Path | None = None,
 ) -> Finished:
     """Run command, showing title and the latest summarised output line with the time spent."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +56,7 @@ def run_with_progress(
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            cwd=cwd,
         )
         if process.stdin is not None and stdin_text is not None:
             process.stdin.write(stdin_text)
@@ -70,3 +73,23 @@ def run_with_progress(
     mark = "[green]done[/green]" if returncode == 0 else "[red]failed[/red]"
     console.print(f"{title}: {mark} in {elapsed:.1f} s")
     return Finished(returncode, list(tail), log)
+
+
+def wait_with_progress(check: Callable[[], bool], title: str, timeout_s: float, interval_s: float = 2.0) -> bool:
+    """Call check until it returns True or timeout_s passes, showing title and the time spent."""
+    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn())
+    deadline = time.monotonic() + timeout_s
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(title)
+        while True:
+            if check():
+                ok = True
+                break
+            if time.monotonic() >= deadline:
+                ok = False
+                break
+            time.sleep(interval_s)
+        elapsed = progress.tasks[task].elapsed or 0.0
+    mark = "[green]done[/green]" if ok else "[red]timed out[/red]"
+    console.print(f"{title}: {mark} in {elapsed:.1f} s")
+    return ok

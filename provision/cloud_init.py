@@ -1,0 +1,45 @@
+"""cloud-init user-data (cloud-config) that writes the host bundle and runs provision.sh, built as data."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from typing import Any
+
+import yaml
+
+from provision.bundle import INSTALL_DIR, BundleFile
+
+# EC2 refuses user-data above 16 KiB, so files travel gzip-compressed.
+USER_DATA_LIMIT = 16 * 1024
+
+
+def render_cloud_config(files: list[BundleFile], power_off: bool = False) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        # Minimal images have no locales package; the stack needs none on the host.
+        "locale": False,
+        "write_files": [
+            {
+                "path": str(INSTALL_DIR / file.name),
+                "permissions": f"0{file.mode:o}",
+                "owner": "root:root",
+                "encoding": "gz+b64",
+                "content": base64.b64encode(gzip.compress(file.content.encode(), mtime=0)).decode(),
+            }
+            for file in files
+        ],
+        "runcmd": [[str(INSTALL_DIR / "provision.sh")]],
+    }
+    if power_off:
+        # Baking: stop the machine whatever the outcome; the console line says which it was.
+        document["power_state"] = {
+            "mode": "poweroff",
+            "message": "TM351 provisioning finished; powering off for imaging",
+            "timeout": 30,
+            "condition": True,
+        }
+    return document
+
+
+def to_user_data(document: dict[str, Any]) -> str:
+    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=1_000_000)

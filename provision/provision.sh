@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Provision a Debian 12 host to run the TM351 stack under systemd: the Docker engine and Compose v2,
+# an unprivileged service user, the install's secrets (made here, never carried in), the images, and
+# tm351.service. Run as root by cloud-init (from /opt/tm351) or by Vagrant (from a copy of this folder).
+# Re-running upgrades in place: existing secrets, student files and database volumes are kept.
+set -Eeuo pipefail
+
+INSTALL_DIR=/opt/tm351
+STATE_DIR=/var/lib/tm351
+MARKER="$STATE_DIR/provisioned"
+SERVICE_USER=tm351
+SERVICE_UID=3510  # fixed, so a VM's synced folder can be mounted for it before it exists
+SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+step="reading settings"
+
+report() {
+    # One line a person or the baking command can find on the console and in the journal.
+    local line="TM351-PROVISION: $*"
+    echo "$line"
+    logger -t tm351-provision "$line" 2>/dev/null || true
+    if [ -w /dev/ttyS0 ]; then echo "$line" >/dev/ttyS0 2>/dev/null || true; fi
+}
+
+failed() {
+    local status=$?
+    report "FAILED at step '$step' (exit $status); details: journalctl -t tm351-provision, /var/log/cloud-init-output.log"
+    mkdir -p "$STATE_DIR"
+    echo "failed: $step" >"$STATE_DIR/provision-failed"
+    exit "$status"
+}
+trap failed ERR
+
+# shellcheck source=/dev/null
+. "$SOURCE_DIR/settings.env"
+
+step="checking the host"
+[ "$(id -u)" -eq 0 ] || { echo "provision.sh must run as root (sudo $0)" >&2; exit 2; }
+grep -q '^ID=debian' /etc/os-release || report "warning: not Debian; carrying on with apt-get"
+report "starting: recipe $TM351_RECIPE, version $TM351_VERSION"
+rm -f "$STATE_DIR/provision-failed"
+
+step="installing files"
+if [ "$SOURCE_DIR" != "$INSTALL_DIR" ]; then
+    install -d -m 0755 "$INSTALL_DIR"
+    for file in compose.yaml settings.env provision.sh tm351.service registry-ca.crt; do
+        [ -f "$SOURCE_DIR/$file" ] || continue
+        install -m "$( [ "$file" = provision.sh ] && echo 0755 || echo 0644 )" "$SOURCE_DIR/$file" "$INSTALL_DIR/$file"
+    done
+fi
+
+step="installing the Docker engine"
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v dockerd >/dev/null || ! command -v curl >/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends docker.io iptables ca-certificates curl >/dev/null
+fi
+if [ -s "$SOURCE_DIR/registry-ca.crt" ]; then
+    # A registry with a private CA (a classroom mirror): the engine trusts it for that registry only.
+    install -D -m 0644 "$SOURCE_DIR/registry-ca.crt" "/etc/docker/certs.d/$TM351_REGISTRY_HOST/ca.crt"
+fi
+systemctl enable --now docker >/dev/null 2>&1
+for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+docker info >/dev/null
+
+step="installing the Compose v2 plugin"
+if ! docker compose version >/dev/null 2>&1; then
+    # Debian 12 packages only Compose v1; this archive carries the v2 binary, pinned by its SHA-256.
+    workdir=$(mktemp -d)
+    curl -fsSL --retry 3 -o "$workdir/compose.tar.gz" "$COMPOSE_PLUGIN_URL"
+    echo "$COMPOSE_PLUGIN_SHA256  $workdir/compose.tar.gz" | sha256sum -c --quiet -
+    tar -xzf "$workdir/compose.tar.gz" -C "$workdir"
+    install -D -m 0755 "$(find "$workdir" -path '*/src/compose/docker-compose' | head -n 1)" \
+        /usr/local/lib/docker/cli-plugins/docker-compose
+    rm -rf "$workdir"
+fi
+docker compose version >/dev/null
+
+step="creating the service user"
+if ! getent passwd "$SERVICE_USER" >/dev/null; then
+    getent group "$SERVICE_USER" >/dev/null || groupadd --system --gid "$SERVICE_UID" "$SERVICE_USER"
+    useradd --system --uid "$SERVICE_UID" --gid "$SERVICE_USER" --home-dir "$STATE_DIR" --create-home \
+        --shell /usr/sbin/nologin "$SERVICE_USER"
+fi
+usermod -a -G docker "$SERVICE_USER"
+install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
+
+step="preparing the student folder"
+install -d -m 0755 "$TM351_DATA_DIR"
+for folder in $TM351_FOLDERS; do
+    # A synced folder may refuse chown; its own mount options give the service user access.
+    [ -d "$TM351_DATA_DIR/$folder" ] || install -d -m 0755 "$TM351_DATA_DIR/$folder"
+done
+chown "$SERVICE_USER:$SERVICE_USER" "$TM351_DATA_DIR" 2>/dev/null || true
+for folder in $TM351_FOLDERS; do chown "$SERVICE_USER:$SERVICE_USER" "$TM351_DATA_DIR/$folder" 2>/dev/null || true; done
+
+step="generating the secrets"
+install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$INSTALL_DIR/secrets"
+for name in $TM351_SECRETS; do
+    secret="$INSTALL_DIR/secrets/$name"
+    if [ ! -s "$secret" ]; then
+        (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$secret")
+    fi
+    chown "$SERVICE_USER:$SERVICE_USER" "$secret"
+    chmod 0600 "$secret"
+done
+cat >"$INSTALL_DIR/.env" <<EOF
+TM351_UID=$(id -u "$SERVICE_USER")
+TM351_GID=$(id -g "$SERVICE_USER")
+DOCKER_GID=$(getent group docker | cut -d: -f3)
+EOF
+
+step="fetching the images"
+if [ -n "${TM351_IMAGES_ARCHIVE:-}" ] && [ -f "$SOURCE_DIR/$TM351_IMAGES_ARCHIVE" ]; then
+    docker load --quiet --input "$SOURCE_DIR/$TM351_IMAGES_ARCHIVE" >/dev/null
+else
+    docker compose --project-directory "$INSTALL_DIR" -f "$INSTALL_DIR/compose.yaml" pull --quiet
+fi
+
+step="starting tm351.service"
+install -m 0644 "$INSTALL_DIR/tm351.service" /etc/systemd/system/tm351.service
+systemctl daemon-reload
+systemctl enable tm351.service >/dev/null 2>&1
+systemctl restart tm351.service
+systemctl is-active --quiet tm351.service
+
+step="recording the result"
+printf 'recipe=%s\nversion=%s\nport=%s\ndate=%s\n' "$TM351_RECIPE" "$TM351_VERSION" "$TM351_PORT" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$MARKER"
+report "OK: recipe $TM351_RECIPE $TM351_VERSION is up on port $TM351_PORT"

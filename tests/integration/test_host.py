@@ -1,0 +1,231 @@
+"""An emulated instance: a fresh Debian 12 host (systemd, cloud-init, no Docker) boots the user-data that
+`render --target cloud-init` writes, installs the engine, pulls the images by digest from a real registry and
+runs the stack under tm351.service; provisioning again changes nothing a student made."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+import yaml
+
+from compose.catalogue import load_shelf
+from images.build import ensure_host_image
+from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
+from tests.conftest import run_cli
+from tests.integration.conftest import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+RECIPE = "jupyter"
+PROVISION_TIMEOUT_S = 900
+CERTS_D = Path("/etc/docker/certs.d")
+
+
+@dataclass
+class Registry:
+    address: str  # HOST:PORT on the engine's bridge, where both engines reach it
+    ca: Path
+    cache: Path  # the CLI's cache folder, where push records the digests
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"XDG_CACHE_HOME": str(self.cache)}
+
+
+@pytest.fixture(scope="module")
+def host_image(engine) -> str:
+    return ensure_host_image(load_shelf())
+
+
+@pytest.fixture(scope="module")
+def registry(engine, built, tmp_path_factory) -> Iterator[Registry]:
+    """Debian's docker-registry with TLS from a CA of its own, on the bridge: the outer engine pushes to it and
+    the emulated host pulls from it, each trusting the CA for that registry only."""
+    if shutil.which("docker-registry") is None:
+        pytest.fail("Debian's docker-registry package is missing: run .ci/run (it installs it).")
+    folder = tmp_path_factory.mktemp("registry")
+    bridge = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    address = f"{bridge}:{free_port()}"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=tm351-test-registry",
+            "-keyout", str(folder / "key.pem"), "-out", str(folder / "ca.pem"),
+            "-addext", f"subjectAltName=IP:{bridge}", "-addext", "basicConstraints=critical,CA:TRUE",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    config = {
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(folder / "data")}},
+        "http": {"addr": address, "tls": {"certificate": str(folder / "ca.pem"), "key": str(folder / "key.pem")}},
+    }
+    (folder / "config.yml").write_text(yaml.safe_dump(config))
+    trusted = CERTS_D / address
+    trusted.mkdir(parents=True, exist_ok=True)
+    shutil.copy(folder / "ca.pem", trusted / "ca.crt")
+    server = subprocess.Popen(
+        ["docker-registry", "serve", str(folder / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        up = wait_until(lambda: _answers(f"https://{address}/v2/", folder / "ca.pem"), timeout=30)
+        assert up, "the test registry did not start"
+        yield Registry(address=address, ca=folder / "ca.pem", cache=tmp_path_factory.mktemp("cache"))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(trusted, ignore_errors=True)
+
+
+def _answers(url: str, ca: Path) -> bool:
+    try:
+        return requests.get(url, verify=str(ca), timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@dataclass
+class Host:
+    container: docker.models.containers.Container
+    port: int
+    student_dir: Path
+
+    def sh(self, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["docker", "exec", self.container.id, "sh", "-c", command], capture_output=True, text=True, check=False
+        )
+
+    def password(self) -> str:
+        return self.sh("cat /opt/tm351/secrets/password").stdout.strip()
+
+    def get(self, path: str, password: str | None = None) -> requests.Response:
+        auth = ("student", password) if password else None
+        return requests.get(f"http://127.0.0.1:{self.port}{path}", auth=auth, timeout=10)
+
+    def wait_provisioned(self) -> None:
+        def finished() -> bool:
+            state = self.sh(
+                "test -f /var/lib/tm351/provisioned && echo ok; test -f /var/lib/tm351/provision-failed && echo failed"
+            )
+            return bool(state.stdout.strip())
+
+        done = wait_until(finished, timeout=PROVISION_TIMEOUT_S, pause=3)
+        journal = self.sh(
+            "journalctl --no-pager -t tm351-provision -u tm351 -n 60; tail -n 60 /var/log/cloud-init-output.log"
+        )
+        assert done, "provisioning did not finish:\n" + journal.stdout
+        assert self.sh("test -f /var/lib/tm351/provisioned").returncode == 0, "provisioning failed:\n" + journal.stdout
+
+
+@pytest.fixture(scope="module")
+def user_data(registry, built) -> str:
+    pushed = run_cli(
+        "push", "gateway", "dashboard", "jupyter", "--registry", f"{registry.address}/test", env=registry.env
+    )
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    rendered = run_cli(
+        "render", RECIPE, "--target", "cloud-init", "--registry", f"{registry.address}/test",
+        "--registry-ca", str(registry.ca), env=registry.env,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    return rendered.stdout
+
+
+@pytest.fixture(scope="module")
+def host(engine, host_image, user_data, tmp_path_factory) -> Iterator[Host]:
+    name = f"tm351-test-host-{uuid.uuid4().hex[:8]}"
+    seed = tmp_path_factory.mktemp("seed")
+    (seed / "user-data").write_text(user_data)
+    (seed / "meta-data").write_text(nocloud_meta_data(name))
+    student_dir = tmp_path_factory.mktemp("student") / "TM351VCE"
+    student_dir.mkdir()
+    port = free_port()
+    engine_volume = f"{name}-engine"
+    subprocess.run(
+        [
+            "docker", "run", "-d", "--name", name, *HOST_CONTAINER_ARGS,
+            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "-v", f"{seed}:{SEED_TARGET}:ro",
+            "-v", f"{engine_volume}:{ENGINE_TARGET}", "-v", f"{student_dir}:/srv/TM351VCE",
+            "-p", f"127.0.0.1:{port}:35180", host_image,
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    try:
+        running = Host(engine.containers.get(name), port, student_dir)
+        running.wait_provisioned()
+        yield running
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+        subprocess.run(["docker", "volume", "rm", "-f", engine_volume], capture_output=True, check=False)
+
+
+def test_the_user_data_carries_no_secret_and_fits_ec2(user_data):
+    assert user_data.startswith("#cloud-config\n")
+    assert len(user_data.encode()) <= 16 * 1024
+
+
+def test_the_stack_runs_under_systemd_from_pinned_images(host, registry):
+    assert host.sh("systemctl is-active tm351.service").stdout.strip() == "active"
+    assert host.sh("systemctl is-enabled tm351.service").stdout.strip() == "enabled"
+    images = host.sh("docker inspect --format '{{.Config.Image}}' $(docker ps -q)").stdout.split()
+    assert len(images) == 3
+    assert all(image.startswith(f"{registry.address}/test/tm351/") and "@sha256:" in image for image in images)
+    marker = host.sh("cat /var/lib/tm351/provisioned").stdout
+    assert f"recipe={RECIPE}" in marker
+
+
+def test_the_gateway_answers_and_asks_for_the_password(host):
+    assert host.get("/healthz").status_code == 200
+    assert host.get("/jupyter/").status_code == 401
+    assert host.get("/jupyter/api/status", password=host.password()).status_code == 200
+
+
+def test_secrets_are_made_on_the_host_owned_by_the_service_user(host, user_data):
+    listing = host.sh("stat -c '%a %U %n' /opt/tm351/secrets /opt/tm351/secrets/*").stdout.splitlines()
+    assert listing[0].startswith("700 tm351 ")
+    assert all(line.startswith("600 tm351 ") for line in listing[1:]), listing
+    assert host.password() not in user_data
+    assert host.sh("id -u tm351").stdout.strip() == "3510"
+    assert host.sh("ps -o user= -C dockerd").stdout.strip() == "root"
+
+
+def test_the_result_is_reported_on_the_console_and_journal(host):
+    journal = host.sh("journalctl --no-pager -t tm351-provision").stdout
+    assert "TM351-PROVISION: OK: recipe jupyter" in journal
+
+
+def test_provisioning_again_keeps_student_files_and_secrets(host):
+    password = host.password()
+    notebook = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    saved = requests.put(
+        f"http://127.0.0.1:{host.port}/jupyter/api/contents/notebooks/kept.ipynb",
+        auth=("student", password),
+        data=json.dumps(notebook),
+        timeout=10,
+    )
+    assert saved.status_code in (200, 201), saved.text
+    first_marker = host.sh("cat /var/lib/tm351/provisioned").stdout
+    time.sleep(1)
+
+    again = host.sh("/opt/tm351/provision.sh")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "TM351-PROVISION: OK" in again.stdout
+    assert host.sh("cat /var/lib/tm351/provisioned").stdout != first_marker
+    assert host.password() == password
+    assert (host.student_dir / "notebooks" / "kept.ipynb").is_file()
+    assert wait_until(lambda: host.get("/jupyter/api/status", password=password).status_code == 200, timeout=60)
+    listed = host.get("/jupyter/api/contents/notebooks", password=password).json()
+    assert "kept.ipynb" in [item["name"] for item in listed["content"]]

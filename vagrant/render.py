@@ -1,0 +1,153 @@
+"""Write a Vagrantfile, and the provision/ files it runs, for one recipe on one Vagrant provider."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import jinja2
+
+from compose.catalogue import Recipe, Shelf
+from compose.engine import docker_client
+from compose.errors import OperationFailed, UsageProblem
+from compose.progress import LOG_DIR, run_with_progress
+from compose.render import StackOptions, entrance_url
+from images.build import ensure_host_image, ensure_images
+from provision.bundle import HOST_DATA_DIR, IMAGES_ARCHIVE, SERVICE_UID, HostSettings, host_bundle, write_bundle
+from provision.cloud_init import render_cloud_config, to_user_data
+from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
+
+TEMPLATE = Path(__file__).with_name("Vagrantfile.j2")
+BOXES = {"virtualbox": "bento/debian-12", "libvirt": "debian/bookworm64"}
+OS_MEMORY_MIB = 768  # Debian, the Docker engine and headroom, beside the recipe's own budget
+
+
+class Provider(StrEnum):
+    virtualbox = "virtualbox"
+    libvirt = "libvirt"
+    docker = "docker"
+    aws = "aws"
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    region: str = "eu-west-2"
+    instance_type: str = "t3.small"
+    ami: str | None = None
+    key_pair: str | None = None
+    security_group: str | None = None
+
+
+@dataclass(frozen=True)
+class VagrantOptions:
+    provider: Provider
+    out_dir: Path
+    data_dir: Path
+    port: int
+    settings: HostSettings
+    aws: AwsOptions = AwsOptions()
+
+
+def vm_memory_mib(shelf: Shelf, recipe: Recipe) -> int:
+    """The recipe's budget plus the operating system's, in whole 256 MiB steps."""
+    return math.ceil((shelf.memory_mib(recipe) + OS_MEMORY_MIB) / 256) * 256
+
+
+def machine_name(recipe: Recipe, out_dir: Path) -> str:
+    # Unique per folder, so two folders' machines (and their engines' volumes) never collide.
+    return f"tm351-{recipe.name}-{hashlib.sha256(str(out_dir.absolute()).encode()).hexdigest()[:8]}"
+
+
+def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Path:
+    """Write the folder `vagrant up` runs in; returns the Vagrantfile's path."""
+    provider = options.provider
+    if provider is Provider.aws and not options.settings.images:
+        raise UsageProblem("--provider aws needs --registry: an instance pulls the images, it cannot load them.")
+    if provider is Provider.aws and not options.aws.ami:
+        raise UsageProblem("--provider aws needs --ami: a Debian 12 AMI id, or one baked by `python tasks.py bake`.")
+    out_dir = options.out_dir.absolute()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageProblem(f"-o {out_dir} is a file: give a folder for the Vagrantfile.")
+    files = host_bundle(shelf, recipe, options.settings)
+    write_bundle(files, out_dir / "provision")
+    archive = None
+    if not options.settings.images and provider is not Provider.aws:
+        archive = IMAGES_ARCHIVE
+        save_images(shelf, recipe, out_dir / "provision" / archive)
+    name = machine_name(recipe, out_dir)
+    host_image = None
+    if provider is Provider.docker:
+        host_image = ensure_host_image(shelf)
+        seed = out_dir / "seed"
+        seed.mkdir(exist_ok=True)
+        (seed / "user-data").write_text(to_user_data(render_cloud_config(files)), encoding="utf-8")
+        (seed / "meta-data").write_text(nocloud_meta_data(name), encoding="utf-8")
+    if provider is Provider.aws:
+        (out_dir / "user-data").write_text(to_user_data(render_cloud_config(files)), encoding="utf-8")
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    vagrantfile = out_dir / "Vagrantfile"
+    vagrantfile.write_text(
+        _template().render(
+            recipe=recipe.name,
+            version=shelf.version,
+            provider=provider.value,
+            url=vagrant_url(shelf, recipe, options.port),
+            box=BOXES.get(provider.value, ""),
+            guest_port=shelf.defaults.port,
+            host_port=options.port,
+            data_dir=str(options.data_dir.expanduser().absolute()),
+            guest_data_dir=str(HOST_DATA_DIR),
+            service_uid=SERVICE_UID,
+            machine_name=name,
+            memory_mib=vm_memory_mib(shelf, recipe),
+            host_image=host_image,
+            images_archive=archive,
+            engine_mount=f"{name}-engine:{ENGINE_TARGET}",
+            seed_target=SEED_TARGET,
+            host_run_args=HOST_CONTAINER_ARGS,
+            region=options.aws.region,
+            ami=options.aws.ami or "",
+            instance_type=options.aws.instance_type,
+            key_pair=options.aws.key_pair,
+            security_group=options.aws.security_group,
+        ),
+        encoding="utf-8",
+    )
+    return vagrantfile
+
+
+def vagrant_url(shelf: Shelf, recipe: Recipe, port: int) -> str:
+    return entrance_url(shelf, recipe, StackOptions(data_dir=Path(HOST_DATA_DIR), port=port, host="127.0.0.1"))
+
+
+def save_images(shelf: Shelf, recipe: Recipe, archive: Path) -> None:
+    """The recipe's images in one archive the VM loads, so it needs no registry; kept while they are unchanged."""
+    apps = shelf.apps_of(recipe)
+    ensure_images(shelf, apps)
+    client = docker_client()
+    references = [app.image_ref(shelf.version) for app in apps]
+    identity = json.dumps({reference: client.images.get(reference).id for reference in references}, sort_keys=True)
+    stamp = archive.with_suffix(".json")
+    if archive.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == identity:
+        return
+    finished = run_with_progress(
+        ["docker", "save", "-o", str(archive), *references], f"Saving {len(references)} images", LOG_DIR / "save.log"
+    )
+    if not finished.ok:
+        raise OperationFailed(f"Saving the images into {archive} failed; full log: {finished.log}")
+    stamp.write_text(identity, encoding="utf-8")
+
+
+def _ruby_string(value: object) -> str:
+    """A single-quoted Ruby literal: nothing in it is interpolated."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - Ruby, not HTML
+    environment.filters["rb"] = _ruby_string
+    return environment.from_string(TEMPLATE.read_text(encoding="utf-8"))
