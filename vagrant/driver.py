@@ -13,11 +13,15 @@ from compose.catalogue import load_shelf
 from compose.errors import OperationFailed, UsageProblem
 from compose.progress import LOG_DIR, run_with_progress, wait_with_progress
 from provision.bundle import INSTALL_DIR, host_settings
-from vagrant.render import AwsOptions, Provider, VagrantOptions, render_vagrant, vagrant_url
+from vagrant.render import MACHINE, AwsOptions, Provider, VagrantOptions, render_vagrant, vagrant_url
 
 STATE_DIR = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "tm351" / "vagrant"
 PROVISION_TIMEOUT_S = 20 * 60  # a VM's first boot installs the engine and loads the images
 LOGIN_SECRET_PATH = INSTALL_DIR / "secrets" / "password"
+GATEWAY_TIMEOUT_S = 180
+PROVISION_LOG = "journalctl --no-pager -t tm351-provision -u tm351"
+PROVISIONED_MARKER = "/var/lib/tm351/provisioned"
+FAILED_MARKER = "/var/lib/tm351/provision-failed"
 
 
 def machine_dir(vm: Provider) -> Path:
@@ -73,13 +77,29 @@ def vagrant_up(
             f"`vagrant up --provider {vm.value}` failed in {folder}; full log: {finished.log}", "\n".join(finished.tail)
         )
     health = f"http://127.0.0.1:{port}/healthz"
-    if not wait_with_progress(lambda: _answers(health), "Provisioning the stack inside", PROVISION_TIMEOUT_S):
-        raise OperationFailed(
-            f"The machine is up but its gateway did not answer on {health} within {PROVISION_TIMEOUT_S // 60} min; "
-            f"see the provisioning log with `{_inside_command(vm, 'journalctl -t tm351-provision -u tm351')}` "
-            f"in {folder}."
-        )
+    log_hint = f"see the provisioning log with `{' '.join(_inside(vm, folder, PROVISION_LOG))}` in {folder}"
+    outcome = _Outcome(vm, folder)
+    if not wait_with_progress(outcome.finished, "Provisioning the stack inside", PROVISION_TIMEOUT_S):
+        raise OperationFailed(f"Provisioning did not finish within {PROVISION_TIMEOUT_S // 60} min; {log_hint}.")
+    if outcome.failed:
+        raise OperationFailed(f"Provisioning failed inside the machine; {log_hint}.")
+    # A machine provisioned before (halted, then up again) starts its service at boot.
+    if not wait_with_progress(lambda: _answers(health), "Waiting for the gateway", GATEWAY_TIMEOUT_S):
+        raise OperationFailed(f"The stack is provisioned but its gateway does not answer on {health}; {log_hint}.")
     return vagrant_url(shelf, recipe, port)
+
+
+class _Outcome:
+    """Reads provision.sh's marker files inside the machine."""
+
+    def __init__(self, vm: Provider, folder: Path) -> None:
+        self.vm, self.folder, self.failed = vm, folder, False
+
+    def finished(self) -> bool:
+        probe = f"if [ -f {FAILED_MARKER} ]; then echo failed; elif [ -f {PROVISIONED_MARKER} ]; then echo ok; fi"
+        result = subprocess.run(_inside(self.vm, self.folder, probe), capture_output=True, text=True, check=False)
+        self.failed = result.stdout.strip() == "failed"
+        return result.stdout.strip() in ("failed", "ok")
 
 
 def vagrant_password(vm: Provider, out_dir: Path | None = None) -> str:
@@ -87,7 +107,7 @@ def vagrant_password(vm: Provider, out_dir: Path | None = None) -> str:
     folder = out_dir or machine_dir(vm)
     if not (folder / "Vagrantfile").is_file():
         raise UsageProblem(f"No Vagrant machine in {folder}: start one with `python tasks.py up --provider vagrant`.")
-    command = [_vagrant_cli(), *_inside(vm, f"cat {LOGIN_SECRET_PATH}")]
+    command = _inside(vm, folder, f"cat {LOGIN_SECRET_PATH}")
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not result.stdout.strip():
         raise OperationFailed(
@@ -96,14 +116,14 @@ def vagrant_password(vm: Provider, out_dir: Path | None = None) -> str:
     return result.stdout.strip().splitlines()[-1].strip()
 
 
-def _inside(vm: Provider, command: str) -> list[str]:
+def _inside(vm: Provider, folder: Path, command: str) -> list[str]:
+    """A command that runs COMMAND as root inside the machine."""
     if vm is Provider.docker:
-        return ["docker-exec", "--", "sh", "-c", command]
-    return ["ssh", "-c", f"sudo {command}"]
-
-
-def _inside_command(vm: Provider, command: str) -> str:
-    return "vagrant " + " ".join(_inside(vm, command))
+        # `vagrant docker-exec` fails in Debian's Vagrant 2.3.4; the container's id is in Vagrant's own state.
+        id_file = folder / ".vagrant" / "machines" / MACHINE / "docker" / "id"
+        container = id_file.read_text(encoding="utf-8").strip() if id_file.is_file() else "MACHINE-NOT-CREATED"
+        return ["docker", "exec", container, "sh", "-c", command]
+    return [_vagrant_cli(), "ssh", "-c", f"sudo {command}"]
 
 
 def _answers(url: str) -> bool:

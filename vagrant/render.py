@@ -17,12 +17,21 @@ from compose.errors import OperationFailed, UsageProblem
 from compose.progress import LOG_DIR, run_with_progress
 from compose.render import StackOptions, entrance_url
 from images.build import ensure_host_image, ensure_images
-from provision.bundle import HOST_DATA_DIR, IMAGES_ARCHIVE, SERVICE_UID, HostSettings, host_bundle, write_bundle
+from provision.bundle import (
+    HOST_DATA_DIR,
+    IMAGES_ARCHIVE,
+    INSTALL_DIR,
+    SERVICE_UID,
+    HostSettings,
+    host_bundle,
+    write_bundle,
+)
 from provision.cloud_init import render_cloud_config, to_user_data
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
 
 TEMPLATE = Path(__file__).with_name("Vagrantfile.j2")
 BOXES = {"virtualbox": "bento/debian-12", "libvirt": "debian/bookworm64"}
+MACHINE = "tm351"  # the machine's name in the Vagrantfile
 OS_MEMORY_MIB = 768  # Debian, the Docker engine and headroom, beside the recipe's own budget
 
 
@@ -102,11 +111,13 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
             data_dir=str(options.data_dir.expanduser().absolute()),
             guest_data_dir=str(HOST_DATA_DIR),
             service_uid=SERVICE_UID,
+            machine=MACHINE,
             machine_name=name,
             memory_mib=vm_memory_mib(shelf, recipe),
             host_image=host_image,
             images_archive=archive,
             engine_mount=f"{name}-engine:{ENGINE_TARGET}",
+            secrets_mount=f"{name}-secrets:{INSTALL_DIR / 'secrets'}",
             seed_target=SEED_TARGET,
             host_run_args=HOST_CONTAINER_ARGS,
             region=options.aws.region,
