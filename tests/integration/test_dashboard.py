@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from compose.catalogue import load_shelf
+from images.dashboard.tm351_dashboard.services import memory_from_cgroup
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
@@ -67,6 +68,15 @@ def test_listing_shows_each_service_with_its_budget(running):
         assert 0 < service["memory_mib"] < service["budget_mib"]
         assert service["uptime_s"] >= 0
     assert services["jupyter"]["path"] == "/jupyter/"
+
+
+def test_memory_is_read_from_the_cgroup_when_the_engine_reports_none(running, engine):
+    """Engines on some cgroup v1 hosts answer stats with no metrics; the fallback reads the container's own cgroup."""
+    shelf = load_shelf()
+    for name in ("dashboard", "gateway", "jupyter"):
+        used = memory_from_cgroup(container_of(engine, running, name))
+        assert used is not None, name
+        assert 0 < used < shelf.apps[name].memory_mib, name
 
 
 def test_stop_start_restart_change_the_real_container(running, engine):

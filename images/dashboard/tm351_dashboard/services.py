@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import docker
+from docker.errors import APIError
 from docker.models.containers import Container
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -94,11 +95,35 @@ def _describe(container: Container) -> Service:
 def _memory_mib(container: Container) -> float | None:
     """Memory in use as `docker stats` counts it: the cgroup's usage less the inactive page cache."""
     memory = container.stats(stream=False, one_shot=True).get("memory_stats") or {}
-    usage = memory.get("usage")
-    if usage is None:
+    if memory.get("usage") is not None:
+        details = memory.get("stats") or {}
+        return _without_inactive(memory["usage"], details.get("total_inactive_file", details.get("inactive_file", 0)))
+    # Some engines (cgroup v1 hierarchies the runtime cannot read) report no metrics at all;
+    # the container still sees its own cgroup, so ask it.
+    return memory_from_cgroup(container)
+
+
+# Prints usage then inactive page cache, from the cgroup v2 or the cgroup v1 memory controller.
+_READ_CGROUP_MEMORY = (
+    "if [ -r /sys/fs/cgroup/memory.current ]; then d=/sys/fs/cgroup; u=memory.current;"
+    " else d=/sys/fs/cgroup/memory; u=memory.usage_in_bytes; fi;"
+    ' cat "$d/$u"; awk \'$1 == "inactive_file" {print $2}\' "$d/memory.stat"'
+)
+
+
+def memory_from_cgroup(container: Container) -> float | None:
+    try:
+        result = container.exec_run(["sh", "-c", _READ_CGROUP_MEMORY], user="0")
+    except APIError:
         return None
-    details = memory.get("stats") or {}
-    inactive = details.get("total_inactive_file", details.get("inactive_file", 0))
+    figures = result.output.decode(errors="replace").split()
+    if result.exit_code != 0 or not figures or not all(figure.isdigit() for figure in figures):
+        return None
+    usage, inactive = int(figures[0]), int(figures[1]) if len(figures) > 1 else 0
+    return _without_inactive(usage, inactive)
+
+
+def _without_inactive(usage: int, inactive: int) -> float:
     return round((usage - inactive if inactive < usage else usage) / 2**20, 1)
 
 
