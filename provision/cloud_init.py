@@ -16,8 +16,6 @@ USER_DATA_LIMIT = 16 * 1024
 
 def render_cloud_config(files: list[BundleFile], power_off: bool = False) -> dict[str, Any]:
     document: dict[str, Any] = {
-        # Minimal images have no locales package; the stack needs none on the host.
-        "locale": False,
         "write_files": [
             {
                 "path": str(INSTALL_DIR / file.name),

@@ -19,7 +19,7 @@ import requests
 import yaml
 
 from compose.catalogue import load_shelf
-from images.build import ensure_host_image
+from images.build import host_image_ref
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, wait_until
@@ -44,7 +44,10 @@ class Registry:
 
 @pytest.fixture(scope="module")
 def host_image(engine) -> str:
-    return ensure_host_image(load_shelf())
+    """Built by the CLI as a user would (cached: quick when nothing changed)."""
+    result = run_cli("build", "--host")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return host_image_ref(load_shelf())
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +188,7 @@ def test_the_stack_runs_under_systemd_from_pinned_images(host, registry):
     assert all(image.startswith(f"{registry.address}/test/tm351/") and "@sha256:" in image for image in images)
     marker = host.sh("cat /var/lib/tm351/provisioned").stdout
     assert f"recipe={RECIPE}" in marker
+    assert "status: done" in host.sh("cloud-init status").stdout, host.sh("cloud-init status --long").stdout
 
 
 def test_the_gateway_answers_and_asks_for_the_password(host):
@@ -229,3 +233,18 @@ def test_provisioning_again_keeps_student_files_and_secrets(host):
     assert wait_until(lambda: host.get("/jupyter/api/status", password=password).status_code == 200, timeout=60)
     listed = host.get("/jupyter/api/contents/notebooks", password=password).json()
     assert "kept.ipynb" in [item["name"] for item in listed["content"]]
+
+
+@pytest.mark.parametrize("power_off", [False, True])
+@pytest.mark.parametrize("recipe", list(load_shelf().recipes))
+def test_cloud_init_accepts_the_user_data_of_every_recipe(host_image, recipe, power_off, tmp_path):
+    rendered = run_cli("render", recipe, "--target", "cloud-init", *(["--power-off"] if power_off else []))
+    assert rendered.returncode == 0, rendered.stderr
+    (tmp_path / "user-data").write_text(rendered.stdout)
+    checked = subprocess.run(
+        ["docker", "run", "--rm", "-v", f"{tmp_path}:/check:ro", host_image,
+         "cloud-init", "schema", "--config-file", "/check/user-data"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Valid cloud-config" in checked.stdout

@@ -1,0 +1,147 @@
+"""Host provisioning as rendered data: the cloud-init user-data, the host's Compose project, registry digests and
+the Vagrantfiles, with one-line errors for what a user can get wrong."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compose.catalogue import load_shelf
+from compose.errors import UsageProblem
+from images.registry import check_registry, pinned_images
+from provision.bundle import HostSettings, host_bundle
+from provision.cloud_init import USER_DATA_LIMIT, render_cloud_config, to_user_data
+from vagrant.render import AwsOptions, Provider, VagrantOptions, render_vagrant, vm_memory_mib
+
+SHELF = load_shelf()
+REGISTRY = "registry.example.org:5000/ou"
+
+
+def decoded_files(user_data: str) -> dict[str, str]:
+    document = yaml.safe_load(user_data)
+    return {
+        Path(entry["path"]).name: gzip.decompress(base64.b64decode(entry["content"])).decode()
+        for entry in document["write_files"]
+    }
+
+
+@pytest.mark.parametrize("recipe", list(SHELF.recipes))
+def test_user_data_fits_ec2_and_carries_the_whole_bundle(recipe):
+    files = host_bundle(SHELF, SHELF.recipe(recipe), HostSettings())
+    user_data = to_user_data(render_cloud_config(files))
+    assert user_data.startswith("#cloud-config\n")
+    assert len(user_data.encode()) <= USER_DATA_LIMIT
+    assert decoded_files(user_data) == {file.name: file.content for file in files}
+    assert yaml.safe_load(user_data)["runcmd"] == [["/opt/tm351/provision.sh"]]
+
+
+def test_power_off_only_when_baking():
+    files = host_bundle(SHELF, SHELF.recipe("jupyter"), HostSettings())
+    assert "power_state" not in render_cloud_config(files)
+    assert render_cloud_config(files, power_off=True)["power_state"]["mode"] == "poweroff"
+
+
+def test_the_host_project_leaves_the_hosts_own_ids_to_its_env_file(tmp_path):
+    files = {file.name: file.content for file in host_bundle(SHELF, SHELF.recipe("tm351"), HostSettings())}
+    project = yaml.safe_load(files["compose.yaml"])
+    assert project["services"]["dashboard"]["user"] == "${TM351_UID}:${TM351_GID}"
+    assert project["services"]["dashboard"]["group_add"] == ["${DOCKER_GID}"]
+    assert project["services"]["jupyter"]["environment"]["NB_UID"] == "${TM351_UID}"
+    assert all(secret["file"].startswith("/opt/tm351/secrets/") for secret in project["secrets"].values())
+    assert project["services"]["gateway"]["ports"][0]["host_ip"] == "0.0.0.0"  # noqa: S104 - inside the VM
+    (tmp_path / "compose.yaml").write_text(files["compose.yaml"])
+    (tmp_path / ".env").write_text("TM351_UID=3510\nTM351_GID=3510\nDOCKER_GID=998\n")
+    config = subprocess.run(
+        ["docker", "compose", "--project-directory", str(tmp_path), "-f", str(tmp_path / "compose.yaml"),
+         "config", "--format", "json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert config.returncode == 0, config.stderr
+    resolved = json.loads(config.stdout)
+    assert resolved["services"]["dashboard"]["user"] == "3510:3510"
+    assert resolved["services"]["dashboard"]["group_add"] == ["998"]
+
+
+def test_settings_name_every_secret_and_the_student_folders():
+    files = {file.name: file.content for file in host_bundle(SHELF, SHELF.recipe("jupyter-postgres"), HostSettings())}
+    settings = dict(line.split("=", 1) for line in files["settings.env"].splitlines())
+    assert "postgres_password" in settings["TM351_SECRETS"]
+    assert "notebooks" in settings["TM351_FOLDERS"]
+    assert settings["TM351_IMAGES_ARCHIVE"] == "images.tar"
+
+
+def test_images_pinned_by_digest_reach_the_host_with_their_registry_ca(tmp_path):
+    lock = tmp_path / "images.lock.json"
+    apps = SHELF.apps_of(SHELF.recipe("jupyter"))
+    lock.write_text(
+        json.dumps(
+            {f"{REGISTRY}/{app.image}:{SHELF.version}": f"{REGISTRY}/{app.image}:0@sha256:{'a' * 64}" for app in apps}
+        )
+    )
+    images = pinned_images(SHELF, apps, REGISTRY, lock)
+    settings = HostSettings(images=images, registry_ca="-----BEGIN CERTIFICATE-----\n")
+    files = {file.name: file.content for file in host_bundle(SHELF, SHELF.recipe("jupyter"), settings)}
+    project = yaml.safe_load(files["compose.yaml"])
+    assert all("@sha256:" in service["image"] for service in project["services"].values())
+    assert "TM351_REGISTRY_HOST=registry.example.org:5000" in files["settings.env"]
+    assert "TM351_IMAGES_ARCHIVE=''" in files["settings.env"]
+    assert files["registry-ca.crt"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_an_unpushed_image_names_the_push_command(tmp_path):
+    with pytest.raises(UsageProblem, match=r"python tasks\.py push gateway --registry"):
+        pinned_images(SHELF, SHELF.apps_of(SHELF.recipe("jupyter")), REGISTRY, tmp_path / "none.json")
+
+
+@pytest.mark.parametrize("registry", ["https://ghcr.io/ou", "Registry.Example/ou", "host:port/x", ""])
+def test_a_registry_with_a_scheme_or_capitals_is_refused(registry):
+    with pytest.raises(UsageProblem, match="HOST\\[:PORT\\]/NAMESPACE"):
+        check_registry(registry)
+
+
+def test_render_cloud_init_from_the_cli_and_its_errors(cli, tmp_path):
+    rendered = cli("render", "jupyter", "--target", "cloud-init", "--power-off")
+    assert rendered.returncode == 0, rendered.stderr
+    assert yaml.safe_load(rendered.stdout)["power_state"]["mode"] == "poweroff"
+
+    unpushed = cli("render", "jupyter", "--target", "cloud-init", "--registry", REGISTRY,
+                   env={"XDG_CACHE_HOME": str(tmp_path)})  # fmt: skip
+    assert unpushed.returncode == 2
+    assert "push it first" in unpushed.stderr and "Traceback" not in unpushed.stderr
+
+    ca_alone = cli("render", "jupyter", "--target", "cloud-init", "--registry-ca", str(tmp_path))
+    assert ca_alone.returncode == 2
+    assert "--registry" in ca_alone.stderr
+
+
+def test_the_vm_gets_the_recipes_budget_and_the_systems():
+    assert vm_memory_mib(SHELF, SHELF.recipe("jupyter")) >= SHELF.memory_mib(SHELF.recipe("jupyter")) + 512
+    assert vm_memory_mib(SHELF, SHELF.recipe("tm351")) % 256 == 0
+
+
+def test_vagrantfile_strings_are_literal_ruby(tmp_path):
+    student = tmp_path / "it's #{`id`}"
+    options = VagrantOptions(
+        provider=Provider.aws,
+        out_dir=tmp_path / "vm",
+        data_dir=student,
+        port=35180,
+        settings=HostSettings(images={"gateway": f"{REGISTRY}/tm351/gateway:0@sha256:{'b' * 64}"}),
+        aws=AwsOptions(ami="ami-0123456789abcdef0", key_pair="o'brien"),
+    )
+    vagrantfile = render_vagrant(SHELF, SHELF.recipe("jupyter"), options).read_text()
+    assert "aws.keypair_name = 'o\\'brien'" in vagrantfile
+    assert '"http_tokens" => "required"' in vagrantfile
+    assert (tmp_path / "vm" / "user-data").read_text().startswith("#cloud-config")
+
+
+def test_aws_needs_a_registry_and_an_ami(cli, tmp_path):
+    no_registry = cli("vagrant", "jupyter", "--provider", "aws", "-o", str(tmp_path / "vm"), "--ami", "ami-1")
+    assert no_registry.returncode == 2
+    assert "--registry" in no_registry.stderr
