@@ -30,7 +30,8 @@ def render_target(
     shelf = load_shelf()
     recipe = shelf.recipe(recipe_name)
     if target is Target.cloud_init:
-        files = host_bundle(shelf, recipe, host_settings(shelf, recipe, registry, registry_ca, port))
+        settings = host_settings(shelf, recipe, registry, registry_ca, port, for_image=power_off)
+        files = host_bundle(shelf, recipe, settings)
         return to_user_data(render_cloud_config(files, power_off=power_off))
     options = StackOptions.for_host(shelf, data_dir, port, expose_db=expose_db)
     if registry:

@@ -35,6 +35,8 @@ class HostSettings:
     # The PEM CA of a registry with a private CA (a classroom mirror), trusted for that registry only.
     registry_ca: str | None = None
     port: int | None = None
+    # Baking an image: no secrets and no start now; every machine made from it does both on first boot.
+    for_image: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def host_bundle(shelf: Shelf, recipe: Recipe, settings: HostSettings) -> list[Bu
         "TM351_IMAGES_ARCHIVE": "" if settings.images else IMAGES_ARCHIVE,
         "COMPOSE_PLUGIN_URL": COMPOSE_PLUGIN_URL,
         "COMPOSE_PLUGIN_SHA256": COMPOSE_PLUGIN_SHA256,
+        "TM351_FOR_IMAGE": "yes" if settings.for_image else "",
     }
     settings_env = "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
     ca = [BundleFile("registry-ca.crt", settings.registry_ca)] if settings.registry_ca else []
@@ -78,6 +81,7 @@ def host_bundle(shelf: Shelf, recipe: Recipe, settings: HostSettings) -> list[Bu
         BundleFile("compose.yaml", to_yaml(render_compose(shelf, recipe, options))),
         BundleFile("settings.env", settings_env),
         BundleFile("provision.sh", (PROVISION_DIR / "provision.sh").read_text(encoding="utf-8"), 0o755),
+        BundleFile("secrets.sh", (PROVISION_DIR / "secrets.sh").read_text(encoding="utf-8"), 0o755),
         BundleFile("tm351.service", (PROVISION_DIR / "tm351.service").read_text(encoding="utf-8")),
     ]
 
@@ -96,7 +100,12 @@ def write_bundle(files: list[BundleFile], folder: Path) -> None:
 
 
 def host_settings(
-    shelf: Shelf, recipe: Recipe, registry: str | None, registry_ca: Path | None = None, port: int | None = None
+    shelf: Shelf,
+    recipe: Recipe,
+    registry: str | None,
+    registry_ca: Path | None = None,
+    port: int | None = None,
+    for_image: bool = False,
 ) -> HostSettings:
     """Settings from the command line: the recipe's images pinned by digest when a registry is named."""
     if registry_ca is not None and registry is None:
@@ -112,4 +121,4 @@ def host_settings(
         if "-----BEGIN CERTIFICATE-----" not in ca:
             raise UsageProblem(f"--registry-ca {registry_ca} holds no PEM certificate; give the registry's CA (PEM).")
     images = pinned_images(shelf, shelf.apps_of(recipe), registry) if registry else None
-    return HostSettings(images=images, registry_ca=ca, port=port)
+    return HostSettings(images=images, registry_ca=ca, port=port, for_image=for_image)

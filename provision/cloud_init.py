@@ -12,6 +12,7 @@ from provision.bundle import INSTALL_DIR, BundleFile
 
 # EC2 refuses user-data above 16 KiB, so files travel gzip-compressed.
 USER_DATA_LIMIT = 16 * 1024
+PROVISIONED_MARKER = "/var/lib/tm351/provisioned"
 
 
 def render_cloud_config(files: list[BundleFile], power_off: bool = False) -> dict[str, Any]:
@@ -29,12 +30,13 @@ def render_cloud_config(files: list[BundleFile], power_off: bool = False) -> dic
         "runcmd": [[str(INSTALL_DIR / "provision.sh")]],
     }
     if power_off:
-        # Baking: stop the machine whatever the outcome; the console line says which it was.
+        # Baking: a stopped machine means provisioning succeeded; a failed one stays up with the FAILED
+        # line on its console, which the bake reads, so a broken host is never imaged.
         document["power_state"] = {
             "mode": "poweroff",
             "message": "TM351 provisioning finished; powering off for imaging",
             "timeout": 30,
-            "condition": True,
+            "condition": f"test -f {PROVISIONED_MARKER}",
         }
     return document
 

@@ -2,6 +2,8 @@
 # Provision a Debian 12 host to run the TM351 stack under systemd: the Docker engine and Compose v2,
 # an unprivileged service user, the install's secrets (made here, never carried in), the images, and
 # tm351.service. Run as root by cloud-init (from /opt/tm351) or by Vagrant (from a copy of this folder).
+# With TM351_FOR_IMAGE=yes (baking an image) it makes no secrets and starts nothing: each machine made
+# from the image does both on its first boot.
 # Re-running upgrades in place: existing secrets, student files and database volumes are kept.
 set -Eeuo pipefail
 
@@ -37,14 +39,14 @@ step="checking the host"
 [ "$(id -u)" -eq 0 ] || { echo "provision.sh must run as root (sudo $0)" >&2; exit 2; }
 grep -q '^ID=debian' /etc/os-release || report "warning: not Debian; carrying on with apt-get"
 report "starting: recipe $TM351_RECIPE, version $TM351_VERSION"
-rm -f "$STATE_DIR/provision-failed"
+rm -f "$STATE_DIR/provision-failed" "$MARKER"
 
 step="installing files"
 if [ "$SOURCE_DIR" != "$INSTALL_DIR" ]; then
     install -d -m 0755 "$INSTALL_DIR"
-    for file in compose.yaml settings.env provision.sh tm351.service registry-ca.crt; do
+    for file in compose.yaml settings.env provision.sh secrets.sh tm351.service registry-ca.crt; do
         [ -f "$SOURCE_DIR/$file" ] || continue
-        install -m "$( [ "$file" = provision.sh ] && echo 0755 || echo 0644 )" "$SOURCE_DIR/$file" "$INSTALL_DIR/$file"
+        install -m "$(case "$file" in *.sh) echo 0755 ;; *) echo 0644 ;; esac)" "$SOURCE_DIR/$file" "$INSTALL_DIR/$file"
     done
 fi
 
@@ -93,16 +95,10 @@ done
 chown "$SERVICE_USER:$SERVICE_USER" "$TM351_DATA_DIR" 2>/dev/null || true
 for folder in $TM351_FOLDERS; do chown "$SERVICE_USER:$SERVICE_USER" "$TM351_DATA_DIR/$folder" 2>/dev/null || true; done
 
-step="generating the secrets"
-install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$INSTALL_DIR/secrets"
-for name in $TM351_SECRETS; do
-    secret="$INSTALL_DIR/secrets/$name"
-    if [ ! -s "$secret" ]; then
-        (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$secret")
-    fi
-    chown "$SERVICE_USER:$SERVICE_USER" "$secret"
-    chmod 0600 "$secret"
-done
+if [ "${TM351_FOR_IMAGE:-}" != yes ]; then
+    step="generating the secrets"
+    "$INSTALL_DIR/secrets.sh"
+fi
 cat >"$INSTALL_DIR/.env" <<EOF
 TM351_UID=$(id -u "$SERVICE_USER")
 TM351_GID=$(id -g "$SERVICE_USER")
@@ -116,14 +112,25 @@ else
     docker compose --project-directory "$INSTALL_DIR" -f "$INSTALL_DIR/compose.yaml" pull --quiet
 fi
 
-step="starting tm351.service"
+step="installing tm351.service"
 install -m 0644 "$INSTALL_DIR/tm351.service" /etc/systemd/system/tm351.service
 systemctl daemon-reload
 systemctl enable tm351.service >/dev/null 2>&1
-systemctl restart tm351.service
-systemctl is-active --quiet tm351.service
+if [ "${TM351_FOR_IMAGE:-}" = yes ]; then
+    # An image: machines made from it start the stack, with secrets of their own, on their first boot.
+    step="checking the project"
+    docker compose --project-directory "$INSTALL_DIR" -f "$INSTALL_DIR/compose.yaml" config --quiet
+else
+    step="starting tm351.service"
+    systemctl restart tm351.service
+    systemctl is-active --quiet tm351.service
+fi
 
 step="recording the result"
 printf 'recipe=%s\nversion=%s\nport=%s\ndate=%s\n' "$TM351_RECIPE" "$TM351_VERSION" "$TM351_PORT" \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$MARKER"
-report "OK: recipe $TM351_RECIPE $TM351_VERSION is up on port $TM351_PORT"
+if [ "${TM351_FOR_IMAGE:-}" = yes ]; then
+    report "OK: recipe $TM351_RECIPE $TM351_VERSION is ready for imaging; it starts on the next boot"
+else
+    report "OK: recipe $TM351_RECIPE $TM351_VERSION is up on port $TM351_PORT"
+fi

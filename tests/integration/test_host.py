@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,13 +147,15 @@ def user_data(registry, built) -> str:
     return rendered.stdout
 
 
-@pytest.fixture(scope="module")
-def host(engine, host_image, user_data, tmp_path_factory) -> Iterator[Host]:
+@contextmanager
+def booted_host(engine, host_image: str, user_data: str, folder: Path) -> Iterator[Host]:
+    """A fresh emulated Debian host booting this user-data; removed with its engine's volume afterwards."""
     name = f"tm351-test-host-{uuid.uuid4().hex[:8]}"
-    seed = tmp_path_factory.mktemp("seed")
+    seed = folder / "seed"
+    seed.mkdir()
     (seed / "user-data").write_text(user_data)
     (seed / "meta-data").write_text(nocloud_meta_data(name))
-    student_dir = tmp_path_factory.mktemp("student") / "TM351VCE"
+    student_dir = folder / "TM351VCE"
     student_dir.mkdir()
     port = free_port()
     engine_volume = f"{name}-engine"
@@ -167,12 +170,17 @@ def host(engine, host_image, user_data, tmp_path_factory) -> Iterator[Host]:
         capture_output=True,
     )  # fmt: skip
     try:
-        running = Host(engine.containers.get(name), port, student_dir)
-        running.wait_provisioned()
-        yield running
+        yield Host(engine.containers.get(name), port, student_dir)
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
         subprocess.run(["docker", "volume", "rm", "-f", engine_volume], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def host(engine, host_image, user_data, tmp_path_factory) -> Iterator[Host]:
+    with booted_host(engine, host_image, user_data, tmp_path_factory.mktemp("host")) as running:
+        running.wait_provisioned()
+        yield running
 
 
 def test_the_user_data_carries_no_secret_and_fits_ec2(user_data):
@@ -233,6 +241,49 @@ def test_provisioning_again_keeps_student_files_and_secrets(host):
     assert wait_until(lambda: host.get("/jupyter/api/status", password=password).status_code == 200, timeout=60)
     listed = host.get("/jupyter/api/contents/notebooks", password=password).json()
     assert "kept.ipynb" in [item["name"] for item in listed["content"]]
+
+
+def test_a_baked_host_powers_off_without_secrets_and_makes_its_own_on_first_boot(
+    engine, host_image, registry, user_data, tmp_path
+):
+    """What an AMI bake does, on the emulated host: provision with --power-off, the machine stops by itself,
+    holding no secret and no running stack; its next boot (a machine made from the image) makes its own."""
+    rendered = run_cli(
+        "render", RECIPE, "--target", "cloud-init", "--power-off", "--registry", f"{registry.address}/test",
+        "--registry-ca", str(registry.ca), env=registry.env,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    with booted_host(engine, host_image, rendered.stdout, tmp_path) as baked:
+        assert wait_until(lambda: _state(baked) == "exited", timeout=PROVISION_TIMEOUT_S, pause=3), _state(baked)
+        archive = subprocess.run(
+            ["docker", "cp", f"{baked.container.id}:/opt/tm351", "-"], capture_output=True, check=False
+        )
+        listing = subprocess.run(["tar", "-t"], input=archive.stdout, capture_output=True, check=True).stdout.decode()
+        assert "tm351/compose.yaml" in listing
+        assert not [line for line in listing.splitlines() if line.startswith("tm351/secrets/")], listing
+
+        baked.container.start()
+        assert wait_until(lambda: _answers_jupyter(baked), timeout=300, pause=3), baked.sh(
+            "journalctl --no-pager -u tm351 -n 40"
+        ).stdout
+        password = baked.password()
+        assert len(password) >= 16
+        assert password not in rendered.stdout
+        assert "ready for imaging" in baked.sh("cat /var/log/cloud-init-output.log").stdout
+
+
+def _answers_jupyter(host: Host) -> bool:
+    """The stack is up with the password this machine made for itself."""
+    try:
+        password = host.password()
+        return bool(password) and host.get("/jupyter/api/status", password=password).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _state(host: Host) -> str:
+    host.container.reload()
+    return host.container.status
 
 
 @pytest.mark.parametrize("power_off", [False, True])

@@ -41,10 +41,25 @@ def test_user_data_fits_ec2_and_carries_the_whole_bundle(recipe):
     assert yaml.safe_load(user_data)["runcmd"] == [["/opt/tm351/provision.sh"]]
 
 
-def test_power_off_only_when_baking():
+def test_power_off_only_when_baking_and_only_after_success():
     files = host_bundle(SHELF, SHELF.recipe("jupyter"), HostSettings())
     assert "power_state" not in render_cloud_config(files)
-    assert render_cloud_config(files, power_off=True)["power_state"]["mode"] == "poweroff"
+    power_state = render_cloud_config(files, power_off=True)["power_state"]
+    assert power_state["mode"] == "poweroff"
+    # A failed provisioning leaves the machine running, so a broken host is never imaged.
+    assert power_state["condition"] == "test -f /var/lib/tm351/provisioned"
+
+
+def test_an_image_bundle_makes_no_secrets_and_starts_nothing_until_first_boot():
+    settings = {file.name: file.content for file in host_bundle(SHELF, SHELF.recipe("jupyter"), HostSettings())}
+    assert "TM351_FOR_IMAGE=''" in settings["settings.env"]
+    for_image = {
+        file.name: file.content for file in host_bundle(SHELF, SHELF.recipe("jupyter"), HostSettings(for_image=True))
+    }
+    assert "TM351_FOR_IMAGE=yes" in for_image["settings.env"]
+    # The unit makes missing secrets as root before every start, so an image's first boot gets its own.
+    assert "ExecStartPre=+/opt/tm351/secrets.sh" in for_image["tm351.service"]
+    assert "secrets.sh" in for_image
 
 
 def test_the_host_project_leaves_the_hosts_own_ids_to_its_env_file(tmp_path):
