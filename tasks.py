@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from ami import commands as ami_commands
 from compose import backup as backups
 from compose import stack
 from compose.catalogue import load_shelf, shelf_summary
@@ -25,7 +26,7 @@ from compose.targets import Target, render_target
 from compose.views import shelf_tables, status_table
 from images.base import DEFAULT_BASE_IMAGE
 from images.build import BuildOptions, build_apps, build_host_image
-from images.registry import DEFAULT_LOCK, push_images
+from images.registry import default_lock, push_images
 from vagrant.driver import vagrant_password, vagrant_up, write_machine
 from vagrant.render import AwsOptions, Provider
 
@@ -155,11 +156,14 @@ def build(
 def push(
     apps: Annotated[list[str] | None, typer.Argument(help="Apps to push [default: all].")] = None,
     registry: Annotated[str, typer.Option("--registry", help="HOST[:PORT]/NAMESPACE to push to.")] = ...,  # type: ignore[assignment]
-    lock: Annotated[Path, typer.Option("--lock", help="Where the pushed digests are recorded.")] = DEFAULT_LOCK,
+    lock: Annotated[
+        Path | None, typer.Option("--lock", help="Where the pushed digests are recorded [default: ~/.cache/tm351].")
+    ] = None,
 ) -> None:
     """Push built images to a registry, tagged with the version, and record their digests for hosts."""
     shelf = load_shelf()
     chosen = [shelf.app(name) for name in apps] if apps else list(shelf.apps.values())
+    lock = lock or default_lock()
     for name, reference in push_images(shelf, chosen, registry, lock).items():
         out.print(f"Pushed {name} -> {reference.rsplit('@', 1)[1]}")
     out.print(f"Digests recorded in {lock}")
@@ -272,6 +276,95 @@ def restore(
     """Restore a backup into the running stack (asks before it overwrites anything)."""
     manifest = backups.restore(archive, data_dir, confirm=lambda question: _confirmed(question, yes))
     out.print(f"Restored the backup of {manifest.created} (databases: {', '.join(manifest.databases) or 'none'}).")
+
+
+AwsRegion = Annotated[
+    str | None, typer.Option("--region", help="AWS region [default: from your AWS profile or AWS_DEFAULT_REGION].")
+]
+
+
+@app.command()
+@reported
+def bake(
+    recipe: Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")] = None,
+    region: AwsRegion = None,
+    registry: Registry = None,
+    registry_ca: RegistryCa = None,
+    base_ami: Annotated[str, typer.Option("--base-ami", help="A Debian 12 amd64 AMI id, or auto.")] = "auto",
+    instance_type: Annotated[str, typer.Option("--instance-type", help="The bake instance's type.")] = "t3.micro",
+    copy_to: Annotated[
+        list[str] | None, typer.Option("--copy-to", help="Also copy the AMI to this region (repeatable).")
+    ] = None,
+    share: Annotated[
+        list[str] | None, typer.Option("--share", help="`all` (public) or an AWS account id (repeatable).")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="AMI name prefix [default: tm351-RECIPE-VERSION].")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Longest wait for each step, in seconds.")] = 3600,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between checks while waiting.")] = 15,
+    manifest: Annotated[
+        Path | None, typer.Option("--manifest", help="Where to write the manifest [default: NAME.manifest.json].")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; create nothing.")] = False,
+    keep_on_error: Annotated[
+        bool, typer.Option("--keep-on-error", help="On failure, leave what was made for inspection (it is billed).")
+    ] = False,
+) -> None:
+    """Bake an AMI of a recipe: boot Debian 12 with the provisioning user-data, image it, copy and share it."""
+    result = ami_commands.bake(
+        recipe, region=region, registry=registry, registry_ca=registry_ca, base_ami=base_ami,
+        instance_type=instance_type, copy_to=copy_to or [], share=share or [], name=name, timeout_s=timeout,
+        interval_s=poll, manifest=manifest, dry_run=dry_run, keep_on_error=keep_on_error, console=err,
+    )  # fmt: skip
+    if isinstance(result, list):
+        out.print("Dry run: nothing is created. The bake would:")
+        for line in result:
+            out.print(f"  {line}", highlight=False)
+        return
+    for ami_region, image_id in result["amis"].items():
+        out.print(f"[green]Baked:[/green] {image_id} in {ami_region}", highlight=False)
+    out.print(f"Manifest: {result['manifest']}", highlight=False)
+
+
+amis = typer.Typer(no_args_is_help=True, help="The AMIs baked by `bake`: list them, prune old ones.")
+app.add_typer(amis, name="amis")
+
+
+@amis.command("list")
+@reported
+def amis_list(region: AwsRegion = None, as_json: AsJson = False) -> None:
+    """List the baked AMIs of this account in a region, newest first."""
+    releases = ami_commands.releases(region)
+    if as_json:
+        print(json.dumps([release.as_dict() for release in releases], indent=2))
+        return
+    if not releases:
+        out.print("No baked AMIs in this region.")
+    for release in releases:
+        where = ", ".join(release.regions)
+        shared = " public" if release.public else ""
+        out.print(f"{release.image_id}  {release.created}  {release.recipe} {release.version}{shared}  [{where}]")
+
+
+@amis.command("prune")
+@reported
+def amis_prune(
+    keep: Annotated[int, typer.Option("--keep", help="How many of each recipe's newest AMIs to keep.")] = ...,  # type: ignore[assignment]
+    region: AwsRegion = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before deleting.")] = False,
+) -> None:
+    """Deregister all but the newest N AMIs of each recipe, and their snapshots, in every region they were copied to."""
+
+    def confirm(doomed: list) -> bool:
+        for release in doomed:
+            out.print(f"  {release.image_id}  {release.created}  {release.name}  [{', '.join(release.regions)}]")
+        if _confirmed(f"Deregister these {len(doomed)} AMIs and delete their snapshots?", yes):
+            return True
+        raise UsageProblem("Nothing deleted: confirm at a terminal, or add --yes.")
+
+    removed = ami_commands.prune_releases(region, keep, confirm)
+    out.print(f"Removed {len(removed)} AMIs" + (":" if removed else "; nothing older than the newest kept."))
+    for line in removed:
+        out.print(f"  {line}", highlight=False)
 
 
 def _confirmed(question: str, yes: bool) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable
@@ -15,7 +16,12 @@ from compose.progress import LOG_DIR, run_with_progress
 
 # HOST[:PORT] and an optional /NAMESPACE, as Docker spells references (lower case, no scheme).
 _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-DEFAULT_LOCK = LOG_DIR / "images.lock.json"
+
+
+def default_lock() -> Path:
+    """Where `push` records digests: the cache folder, as the environment names it now."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "tm351" / "images.lock.json"
 
 
 def check_registry(registry: str) -> str:
@@ -32,8 +38,9 @@ def pushed_name(registry: str, app: App, version: str) -> str:
     return f"{registry}/{app.image}:{version}"
 
 
-def push_images(shelf: Shelf, apps: Iterable[App], registry: str, lock: Path = DEFAULT_LOCK) -> dict[str, str]:
+def push_images(shelf: Shelf, apps: Iterable[App], registry: str, lock: Path | None = None) -> dict[str, str]:
     """Tag and push each app's image; returns and records {pushed name: name@digest}."""
+    lock = lock or default_lock()
     registry = check_registry(registry)
     client = docker_client()
     apps = list(apps)
@@ -60,8 +67,9 @@ def push_images(shelf: Shelf, apps: Iterable[App], registry: str, lock: Path = D
     return pinned
 
 
-def pinned_images(shelf: Shelf, apps: Iterable[App], registry: str, lock: Path = DEFAULT_LOCK) -> dict[str, str]:
+def pinned_images(shelf: Shelf, apps: Iterable[App], registry: str, lock: Path | None = None) -> dict[str, str]:
     """{app: name@digest} for apps pushed to this registry; a missing one is a usage problem naming the fix."""
+    lock = lock or default_lock()
     registry = check_registry(registry)
     known = _read(lock)
     images = {}

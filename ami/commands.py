@@ -1,0 +1,85 @@
+"""What `bake` and `amis` do, between the command line and the AWS steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from rich.console import Console
+
+from ami.aws import AwsError, aws_session, error_text
+from ami.bake import Bake, BakeOptions
+from ami.retention import Release, list_releases, prune, to_prune
+from ami.waiting import Polling
+from compose.catalogue import load_shelf
+from compose.errors import OperationFailed, UsageProblem
+
+T = TypeVar("T")
+
+
+def bake(
+    recipe_name: str | None,
+    *,
+    region: str | None,
+    registry: str | None,
+    registry_ca: Path | None,
+    base_ami: str,
+    instance_type: str,
+    copy_to: list[str],
+    share: list[str],
+    name: str | None,
+    timeout_s: float,
+    interval_s: float,
+    manifest: Path | None,
+    dry_run: bool,
+    keep_on_error: bool,
+    console: Console,
+) -> list[str] | dict:
+    """The plan (dry run) or the manifest of the baked AMI."""
+    shelf = load_shelf()
+    recipe = shelf.recipe(recipe_name)
+    options = BakeOptions(
+        recipe=recipe,
+        registry=registry,
+        registry_ca=registry_ca,
+        base_ami=base_ami,
+        instance_type=instance_type,
+        copy_to=tuple(dict.fromkeys(copy_to)),
+        share=tuple(dict.fromkeys(share)),
+        name=name,
+        polling=Polling(interval_s=interval_s, timeout_s=timeout_s),
+        manifest=manifest,
+        keep_on_error=keep_on_error,
+    )
+    session = aws_session(region)
+    job = Bake(shelf, options, session, console=console)
+    if dry_run:
+        _aws(job.resolve_base, "looking up the base AMI")  # read-only: the plan names the AMI it would start from
+        return job.plan()
+    baked = job.run()
+    return {"manifest": str(baked.manifest), "amis": baked.amis}
+
+
+def releases(region: str | None) -> list[Release]:
+    return _aws(lambda: list_releases(aws_session(region)), "listing the AMIs")
+
+
+def prune_releases(region: str | None, keep: int, confirm: Callable[[list[Release]], bool]) -> list[str]:
+    if keep < 1:
+        raise UsageProblem("--keep must be at least 1: prune never removes every release of a recipe.")
+    session = aws_session(region)
+    doomed = to_prune(_aws(lambda: list_releases(session), "listing the AMIs"), keep)
+    if not doomed or not confirm(doomed):
+        return []
+    removed: list[str] = []
+    for release in doomed:
+        removed += _aws(lambda release=release: prune(session, release), f"pruning {release.image_id}")
+    return removed
+
+
+def _aws(call: Callable[[], T], doing: str) -> T:
+    try:
+        return call()
+    except AwsError as problem:
+        raise OperationFailed(f"AWS refused {doing}: {error_text(problem)}") from None
