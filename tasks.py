@@ -362,7 +362,8 @@ def amis_prune(
         raise UsageProblem("Nothing deleted: confirm at a terminal, or add --yes.")
 
     removed = ami_commands.prune_releases(region, keep, confirm)
-    out.print(f"Removed {len(removed)} AMIs" + (":" if removed else "; nothing older than the newest kept."))
+    nothing = f"Nothing to prune: no recipe has more than {keep}."
+    out.print("Deregistered, with their snapshots:" if removed else nothing)
     for line in removed:
         out.print(f"  {line}", highlight=False)
 
