@@ -27,7 +27,7 @@ from compose.views import shelf_tables, status_table
 from images.base import DEFAULT_BASE_IMAGE
 from images.build import BuildOptions, build_apps, build_host_image
 from images.registry import default_lock, push_images
-from vagrant.driver import vagrant_password, vagrant_up, write_machine
+from vagrant.driver import vagrant_password, vagrant_stack, vagrant_up, write_machine
 from vagrant.render import AwsOptions, Provider
 
 app = typer.Typer(
@@ -60,6 +60,14 @@ RegistryCa = Annotated[
 class HostProvider(StrEnum):
     local = "local"
     vagrant = "vagrant"
+
+
+StackProvider = Annotated[HostProvider, typer.Option("--provider", help="Where the stack runs.")]
+VagrantVm = Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant provider.")]
+
+
+def _stack_access(provider: HostProvider, vm: Provider) -> backups.StackAccess | None:
+    return vagrant_stack(vm) if provider is HostProvider.vagrant else None
 
 
 def reported(function: F) -> F:
@@ -261,9 +269,11 @@ def backup(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Archive to write [default: in backups/].")
     ] = None,
+    provider: StackProvider = HostProvider.local,
+    vm: VagrantVm = Provider.virtualbox,
 ) -> None:
     """Write one archive of every database of the running stack and the notebooks and data folders."""
-    out.print(f"Backed up to {backups.backup(data_dir, output)}")
+    out.print(f"Backed up to {backups.backup(data_dir, output, _stack_access(provider, vm))}")
 
 
 @app.command()
@@ -272,9 +282,12 @@ def restore(
     archive: Annotated[Path, typer.Argument(help="An archive written by `backup`.")],
     data_dir: DataDir = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before overwriting.")] = False,
+    provider: StackProvider = HostProvider.local,
+    vm: VagrantVm = Provider.virtualbox,
 ) -> None:
     """Restore a backup into the running stack (asks before it overwrites anything)."""
-    manifest = backups.restore(archive, data_dir, confirm=lambda question: _confirmed(question, yes))
+    confirm = lambda question: _confirmed(question, yes)  # noqa: E731
+    manifest = backups.restore(archive, data_dir, confirm, _stack_access(provider, vm))
     out.print(f"Restored the backup of {manifest.created} (databases: {', '.join(manifest.databases) or 'none'}).")
 
 

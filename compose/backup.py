@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import subprocess
 import tarfile
 import tempfile
@@ -24,12 +25,37 @@ from compose.engine import compose_cli, docker_client
 from compose.errors import OperationFailed, UsageProblem
 from compose.progress import console
 from compose.render import StackOptions
-from compose.stack import PROJECT_LABEL, SERVICE_LABEL, current_project, project_containers
+from compose.stack import PROJECT_LABEL, current_project
 
 FORMAT = "tm351-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 NOT_BACKED_UP = {"backups"}  # backups of backups would double in size each time
+
+
+@dataclass(frozen=True)
+class StackAccess:
+    """Where the stack's engine is: this machine, or inside a VM (`inside` wraps a shell line to run there)."""
+
+    project: str
+    inside: Callable[[str], list[str]] | None = None
+
+    def docker(self, *args: str) -> list[str]:
+        if self.inside is None:
+            return [*compose_cli()[:1], *args]
+        return self.inside(shlex.join(["docker", *args]))
+
+    def run(self, *args: str) -> str:
+        result = subprocess.run(self.docker(*args), capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            reason = result.stderr.strip() or f"exit code {result.returncode}"
+            raise OperationFailed(f"`docker {' '.join(args[:2])}` failed on the stack's engine: {reason}")
+        return result.stdout
+
+
+def local_stack() -> StackAccess:
+    docker_client()  # a missing engine is a usage problem with its fix, not a failed command
+    return StackAccess(project=current_project())
 
 
 @dataclass
@@ -46,13 +72,14 @@ class Manifest:
         return json.dumps(document, indent=2).encode()
 
 
-def backup(data_dir: Path | None, output: Path | None) -> Path:
+def backup(data_dir: Path | None, output: Path | None, access: StackAccess | None = None) -> Path:
     shelf = load_shelf()
+    access = access or local_stack()
     folder_root = StackOptions.for_host(shelf, data_dir, None).data_dir
     if not folder_root.is_dir():
         raise UsageProblem(f"No student folder at {folder_root}: pass the one you use with --data-dir.")
-    running = _running_apps(shelf)
-    _refuse_if_databases_are_stopped(shelf, running)
+    running = _running_apps(shelf, access)
+    _refuse_if_databases_are_stopped(shelf, running, access)
     stamp = datetime.now(UTC)
     target = output or folder_root / "backups" / f"tm351-backup-{stamp:%Y%m%d-%H%M%S}.tar.gz"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +98,7 @@ def backup(data_dir: Path | None, output: Path | None) -> Path:
             _add_bytes(archive, MANIFEST, manifest.as_json())
             for name, member in manifest.databases.items():
                 dump = Path(workdir) / f"{name}.dump"
-                _dump(name, _backup_commands(shelf, name), running[name][0], dump)
+                _dump(name, access.docker(*_exec(running[name][0], shelf, name)), dump)
                 archive.add(dump, arcname=member)
             for name in folders:
                 archive.add(folder_root / name, arcname=f"files/{name}")
@@ -81,11 +108,14 @@ def backup(data_dir: Path | None, output: Path | None) -> Path:
     return target
 
 
-def restore(archive_path: Path, data_dir: Path | None, confirm: Callable[[str], bool]) -> Manifest:
+def restore(
+    archive_path: Path, data_dir: Path | None, confirm: Callable[[str], bool], access: StackAccess | None = None
+) -> Manifest:
     shelf = load_shelf()
+    access = access or local_stack()
     manifest, members = read_checked(archive_path)
     folder_root = StackOptions.for_host(shelf, data_dir, None).data_dir
-    running = _running_apps(shelf)
+    running = _running_apps(shelf, access)
     missing = [name for name in manifest.databases if name not in running]
     if missing:
         raise UsageProblem(
@@ -111,7 +141,8 @@ def restore(archive_path: Path, data_dir: Path | None, confirm: Callable[[str], 
                 with dump.open("wb") as sink:
                     while chunk := source.read(1 << 20):
                         sink.write(chunk)
-                _restore_dump(name, _backup_commands(shelf, name), running[name][0], dump)
+                container = running[name][0]
+                _restore_dump(name, access.docker(*_exec(container, shelf, name, restore=True)), dump)
     return manifest
 
 
@@ -158,19 +189,21 @@ def _backup_commands(shelf: Shelf, name: str) -> Backup:
     return commands
 
 
-def _running_apps(shelf: Shelf) -> dict[str, tuple[str, str]]:
-    """Running apps of the stack: name -> (compose service, recipe)."""
+def _running_apps(shelf: Shelf, access: StackAccess) -> dict[str, tuple[str, str]]:
+    """Running apps of the stack: name -> (container id, recipe)."""
+    ids = access.run("ps", "-q", "--filter", f"label={PROJECT_LABEL}={access.project}").split()
     running = {}
-    for container in project_containers(docker_client(), current_project()):
-        app = container.labels.get("org.tm351.app", "")
-        if container.status == "running" and app in shelf.apps:
-            running[app] = (container.labels.get(SERVICE_LABEL, app), container.labels.get("org.tm351.recipe", ""))
+    for container in json.loads(access.run("inspect", *ids)) if ids else []:
+        labels = container["Config"].get("Labels") or {}
+        app = labels.get("org.tm351.app", "")
+        if container["State"]["Status"] == "running" and app in shelf.apps:
+            running[app] = (container["Id"], labels.get("org.tm351.recipe", ""))
     return running
 
 
-def _refuse_if_databases_are_stopped(shelf: Shelf, running: dict[str, tuple[str, str]]) -> None:
-    project = current_project()
-    volumes = {volume.name for volume in docker_client().volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})}
+def _refuse_if_databases_are_stopped(shelf: Shelf, running: dict[str, tuple[str, str]], access: StackAccess) -> None:
+    project = access.project
+    volumes = set(access.run("volume", "ls", "-q", "--filter", f"label={PROJECT_LABEL}={project}").split())
     for app in shelf.apps.values():
         holds_data = any(
             f"{project}_{volume.source}" in volumes for volume in app.volumes if volume.kind is VolumeKind.DATABASE
@@ -182,26 +215,23 @@ def _refuse_if_databases_are_stopped(shelf: Shelf, running: dict[str, tuple[str,
             )
 
 
-def _in_service(service: str, commands: Backup, command: list[str]) -> list[str]:
-    return [*compose_cli(), "-p", current_project(), "exec", "-T", "-u", commands.user, service, *command]
+def _exec(container: str, shelf: Shelf, name: str, restore: bool = False) -> list[str]:
+    commands = _backup_commands(shelf, name)
+    return ["exec", "-i", "-u", commands.user, container, *(commands.restore if restore else commands.dump)]
 
 
-def _dump(name: str, commands: Backup, service: str, target: Path) -> None:
+def _dump(name: str, command: list[str], target: Path) -> None:
     console.print(f"Dumping the {name} databases ...")
     with target.open("wb") as sink:
-        result = subprocess.run(
-            _in_service(service, commands, commands.dump), stdout=sink, stderr=subprocess.PIPE, check=False
-        )
+        result = subprocess.run(command, stdout=sink, stderr=subprocess.PIPE, check=False)
     if result.returncode != 0:
         raise OperationFailed(f"Dumping {name} failed: {result.stderr.decode(errors='replace').strip()}")
 
 
-def _restore_dump(name: str, commands: Backup, service: str, dump: Path) -> None:
+def _restore_dump(name: str, command: list[str], dump: Path) -> None:
     console.print(f"Restoring the {name} databases ...")
     with dump.open("rb") as source:
-        result = subprocess.run(
-            _in_service(service, commands, commands.restore), stdin=source, capture_output=True, check=False
-        )
+        result = subprocess.run(command, stdin=source, capture_output=True, check=False)
     if result.returncode != 0:
         raise OperationFailed(f"Restoring {name} failed: {result.stderr.decode(errors='replace').strip()}")
 

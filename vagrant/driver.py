@@ -9,10 +9,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from compose.backup import StackAccess
 from compose.catalogue import load_shelf
 from compose.errors import OperationFailed, UsageProblem
 from compose.progress import LOG_DIR, run_with_progress, wait_with_progress
-from provision.bundle import INSTALL_DIR, host_settings
+from provision.bundle import HOST_PROJECT, INSTALL_DIR, host_settings
 from vagrant.render import MACHINE, AwsOptions, Provider, VagrantOptions, render_vagrant, vagrant_url
 
 STATE_DIR = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "tm351" / "vagrant"
@@ -122,8 +123,17 @@ def _inside(vm: Provider, folder: Path, command: str) -> list[str]:
         # `vagrant docker-exec` fails in Debian's Vagrant 2.3.4; the container's id is in Vagrant's own state.
         id_file = folder / ".vagrant" / "machines" / MACHINE / "docker" / "id"
         container = id_file.read_text(encoding="utf-8").strip() if id_file.is_file() else "MACHINE-NOT-CREATED"
-        return ["docker", "exec", container, "sh", "-c", command]
-    return [_vagrant_cli(), "ssh", "-c", f"sudo {command}"]
+        return ["docker", "exec", "-i", container, "sh", "-c", command]
+    # VAGRANT_CWD: the command works from any folder, as `vagrant ssh` must run beside the Vagrantfile.
+    return ["env", f"VAGRANT_CWD={folder}", _vagrant_cli(), "ssh", "-c", f"sudo {command}"]
+
+
+def vagrant_stack(vm: Provider, out_dir: Path | None = None) -> StackAccess:
+    """The stack inside a Vagrant machine, for backup and restore (its student folder is synced to this one)."""
+    folder = out_dir or machine_dir(vm)
+    if not (folder / "Vagrantfile").is_file():
+        raise UsageProblem(f"No Vagrant machine in {folder}: start one with `python tasks.py up --provider vagrant`.")
+    return StackAccess(project=HOST_PROJECT, inside=lambda line: _inside(vm, folder, line))
 
 
 def _answers(url: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from vagrant.render import machine_name
 pytestmark = pytest.mark.integration
 
 RECIPE = "jupyter"
+MACHINE_RECIPE = "jupyter-postgres"  # a database, so backup and restore reach into the machine
 FAKE_REGISTRY = "registry.example.org/ou"
 
 
@@ -81,14 +83,14 @@ def machine(engine, built, tmp_path_factory) -> Iterator[dict]:
     finally:
         if folder.is_dir():
             vagrant("destroy", "-f", cwd=folder)
-        name = machine_name(load_shelf().recipe(RECIPE), folder)
+        name = machine_name(load_shelf().recipe(MACHINE_RECIPE), folder)
         for volume in (f"{name}-engine", f"{name}-secrets"):
             subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)
 
 
 def _up(machine: dict) -> subprocess.CompletedProcess:
     return run_cli(
-        "up", RECIPE, "--provider", "vagrant", "--vm", "docker",
+        "up", MACHINE_RECIPE, "--provider", "vagrant", "--vm", "docker",
         "--data-dir", str(machine["student"]), "--port", str(machine["port"]), env=machine["env"],
     )  # fmt: skip
 
@@ -118,6 +120,36 @@ def test_up_with_vagrant_docker_serves_the_stack_and_keeps_data_across_destroy(m
     assert run_cli("password", "--provider", "vagrant", "--vm", "docker", env=machine["env"]).stdout.strip() == login[1]
     kept = requests.get(url + "api/contents/notebooks/kept.txt", auth=login, timeout=10)
     assert kept.status_code == 200 and kept.json()["content"] == "mine"
+
+
+def _psql(machine: dict, sql: str) -> str:
+    """SQL run inside the machine, in its PostgreSQL container (the database is never published)."""
+    container = (machine["folder"] / ".vagrant" / "machines" / "tm351" / "docker" / "id").read_text().strip()
+    command = ["docker", "exec", container, "docker", "exec", "-u", "postgres", "tm351-postgres-1",
+               "psql", "-d", "tm351", "-tAc", sql]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_backup_and_restore_reach_the_stack_inside_the_machine(machine, tmp_path):
+    assert _up(machine).returncode == 0  # already up after the test above: quick
+    _psql(machine, "CREATE TABLE IF NOT EXISTS kept (answer int); DELETE FROM kept; INSERT INTO kept VALUES (42)")
+    archive = tmp_path / "vm-backup.tar.gz"
+    vm = ["--provider", "vagrant", "--vm", "docker", "--data-dir", str(machine["student"])]
+    saved = run_cli("backup", "-o", str(archive), *vm, env=machine["env"])
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    with tarfile.open(archive) as contents:
+        names = contents.getnames()
+    assert "databases/postgres.dump" in names
+    assert "files/notebooks/kept.txt" in names
+
+    _psql(machine, "DROP TABLE kept")
+    (machine["student"] / "notebooks" / "kept.txt").unlink()
+    restored = run_cli("restore", str(archive), "--yes", *vm, env=machine["env"])
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert _psql(machine, "SELECT answer FROM kept") == "42"
+    assert (machine["student"] / "notebooks" / "kept.txt").read_text() == "mine"
 
 
 def _answers(url: str) -> bool:
