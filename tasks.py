@@ -22,6 +22,7 @@ from compose import backup as backups
 from compose import stack
 from compose.catalogue import load_shelf, shelf_summary
 from compose.errors import OperationFailed, UsageProblem
+from compose.publish import publish_shelf
 from compose.targets import Target, render_target
 from compose.views import shelf_tables, status_table
 from images.base import DEFAULT_BASE_IMAGE
@@ -289,6 +290,18 @@ def restore(
     confirm = lambda question: _confirmed(question, yes)  # noqa: E731
     manifest = backups.restore(archive, data_dir, confirm, _stack_access(provider, vm))
     out.print(f"Restored the backup of {manifest.created} (databases: {', '.join(manifest.databases) or 'none'}).")
+
+
+@app.command()
+@reported
+def publish(
+    recipes: Annotated[list[str] | None, typer.Argument(help="Recipes to publish [default: all].")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the shelf in.")] = Path("shelf"),
+    registry: Annotated[str, typer.Option("--registry", help="HOST[:PORT]/NAMESPACE the images were pushed to.")] = ...,  # type: ignore[assignment]
+) -> None:
+    """Publish the shelf: one folder per recipe that runs with `docker compose up`, images by registry digest."""
+    for folder in publish_shelf(load_shelf(), output, registry, recipes):
+        out.print(f"Wrote {folder}/ (compose.yaml, .env.example, README.md)", highlight=False)
 
 
 AwsRegion = Annotated[

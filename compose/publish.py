@@ -1,0 +1,64 @@
+"""Publish the shelf: for each recipe, a folder anyone with Docker can run without this repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from compose.catalogue import Recipe, Shelf
+from compose.portable import portable_project
+from compose.render import StackOptions, entrance_url, to_yaml
+from images.registry import check_registry, pinned_images
+
+TEMPLATES = Path(__file__).parent / "shelf_templates"
+
+
+def publish_shelf(shelf: Shelf, out_dir: Path, registry: str, recipes: list[str] | None = None) -> list[Path]:
+    """Write one folder per recipe (all by default); returns them. Images must have been pushed to the registry."""
+    registry = check_registry(registry)
+    chosen = [shelf.recipe(name) for name in recipes] if recipes else list(shelf.recipes.values())
+    written = []
+    for recipe in chosen:
+        images = pinned_images(shelf, shelf.apps_of(recipe), registry)
+        folder = out_dir / recipe.name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "compose.yaml").write_text(
+            to_yaml(portable_project(shelf, recipe, images, f"tm351-{recipe.name}")), encoding="utf-8"
+        )
+        (folder / ".env.example").write_text(env_example(shelf), encoding="utf-8")
+        (folder / "README.md").write_text(recipe_readme(shelf, recipe, registry), encoding="utf-8")
+        written.append(folder)
+    return written
+
+
+def env_example(shelf: Shelf) -> str:
+    return (
+        "# Copy to .env and change what you need; every line may be left out.\n"
+        "# Your password (user: student). Leave empty to have one made on the first start, in\n"
+        "# TM351VCE/.tm351/password. It is set once: to change it later, delete that file and restart.\n"
+        "TM351_PASSWORD=\n"
+        "# Where your work is kept.\n"
+        "TM351_DATA_DIR=./TM351VCE\n"
+        "# The address and port of the login page.\n"
+        "TM351_HOST=127.0.0.1\n"
+        f"TM351_PORT={shelf.defaults.port}\n"
+        "# Your user and group ids (`id -u`, `id -g`), so the files Jupyter writes are yours.\n"
+        "TM351_UID=1000\n"
+        "TM351_GID=100\n"
+    )
+
+
+def recipe_readme(shelf: Shelf, recipe: Recipe, registry: str) -> str:
+    loader = FileSystemLoader(TEMPLATES)
+    environment = Environment(loader=loader, undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - Markdown
+    entrance = shelf.apps[recipe.entrance]
+    local = StackOptions(data_dir=Path("TM351VCE"), port=shelf.defaults.port, host="127.0.0.1")
+    return environment.get_template("README.md.j2").render(
+        recipe=recipe,
+        apps=[app for app in shelf.apps_of(recipe) if app is not entrance or not app.gateway],
+        memory_mib=shelf.memory_mib(recipe),
+        version=shelf.version,
+        registry=registry,
+        url=entrance_url(shelf, recipe, local),
+    )

@@ -1,0 +1,130 @@
+"""The published shelf, used as a reader would: a recipe folder copied anywhere, run with plain Compose,
+pulling its images by digest from a real registry, and reached through the gateway with the password."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from compose.catalogue import load_shelf
+from tests.conftest import run_cli
+from tests.integration.conftest import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+RECIPE = "jupyter-postgres"
+# MongoDB's and OpenRefine's images need upstream downloads this machine cannot reach.
+PUBLISHED = ("jupyter", "jupyter-postgres")
+
+
+@pytest.fixture(scope="module")
+def registry(engine, built, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """Debian's docker-registry on loopback (which the engine trusts without TLS), holding the pushed images."""
+    if shutil.which("docker-registry") is None:
+        pytest.fail("Debian's docker-registry package is missing: run .ci/run (it installs it).")
+    folder = tmp_path_factory.mktemp("registry")
+    address = f"127.0.0.1:{free_port()}"
+    config = {
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(folder / "data")}},
+        "http": {"addr": address},
+    }
+    (folder / "config.yml").write_text(yaml.safe_dump(config))
+    server = subprocess.Popen(
+        ["docker-registry", "serve", str(folder / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    cache = tmp_path_factory.mktemp("cache")
+    try:
+        assert wait_until(lambda: _answers(f"http://{address}/v2/"), timeout=30), "the test registry did not start"
+        apps = dict.fromkeys(app for recipe in PUBLISHED for app in load_shelf().recipe(recipe).apps)
+        pushed = run_cli("push", *apps, "--registry", f"{address}/shelf",
+                         env={"XDG_CACHE_HOME": str(cache)})  # fmt: skip
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        yield f"{address}/shelf", cache
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def shelf_dir(registry, tmp_path_factory) -> Path:
+    prefix, cache = registry
+    folder = tmp_path_factory.mktemp("published")
+    published = run_cli("publish", *PUBLISHED, "-o", str(folder), "--registry", prefix,
+                        env={"XDG_CACHE_HOME": str(cache)})  # fmt: skip
+    assert published.returncode == 0, published.stdout + published.stderr
+    return folder
+
+
+def _answers(url: str, auth: tuple[str, str] | None = None) -> bool:
+    try:
+        return requests.get(url, auth=auth, timeout=3).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_every_recipe_gets_a_folder_that_names_no_local_path(shelf_dir, registry):
+    prefix, _ = registry
+    for recipe in PUBLISHED:
+        folder = shelf_dir / recipe
+        assert {path.name for path in folder.iterdir()} >= {"compose.yaml", ".env.example", "README.md"}
+        text = (folder / "compose.yaml").read_text()
+        project = yaml.safe_load(text)
+        assert "/work/" not in text and str(Path.home()) not in text
+        for name, service in project["services"].items():
+            assert "build" not in service
+            assert service["image"].startswith(f"{prefix}/tm351/") and "@sha256:" in service["image"], name
+        assert "docker compose up -d --wait" in (folder / "README.md").read_text()
+        assert "TM351_PASSWORD=\n" in (folder / ".env.example").read_text()
+
+
+def test_a_copied_recipe_folder_runs_with_plain_compose_and_asks_for_its_password(
+    shelf_dir, registry, engine, tmp_path
+):
+    prefix, _ = registry
+    folder = tmp_path / "elsewhere" / RECIPE
+    shutil.copytree(shelf_dir / RECIPE, folder)
+    port = free_port()
+    project = f"tm351-pub-{port}"
+    (folder / ".env").write_text(f"TM351_PORT={port}\nTM351_UID=0\nTM351_GID=0\n")
+    # Forget the pushed names: the images must come from the registry, by digest.
+    for image in engine.images.list():
+        for reference in [*image.tags, *image.attrs.get("RepoDigests", [])]:
+            if reference.startswith(prefix):
+                subprocess.run(["docker", "rmi", reference], capture_output=True, check=False)
+    compose = ["docker", "compose", "-p", project]
+    try:
+        started = subprocess.run([*compose, "up", "-d", "--wait"], cwd=folder, capture_output=True, text=True,
+                                 timeout=600, check=False)  # fmt: skip
+        assert started.returncode == 0, started.stdout + started.stderr
+        password = (folder / "TM351VCE" / ".tm351" / "password").read_text().strip()
+        assert len(password) >= 16
+        url = f"http://127.0.0.1:{port}/jupyter/api/status"
+        assert requests.get(url, timeout=10).status_code == 401
+        assert wait_until(lambda: _answers(url, ("student", password)), timeout=60)
+        running = subprocess.run([*compose, "images", "--format", "json"], cwd=folder, capture_output=True,
+                                 text=True, check=True).stdout  # fmt: skip
+        assert prefix in running
+
+        # The password survives a restart, and the notebook server can reach its database.
+        subprocess.run([*compose, "down"], cwd=folder, capture_output=True, check=True)
+        again = subprocess.run([*compose, "up", "-d", "--wait"], cwd=folder, capture_output=True, text=True,
+                               timeout=600, check=False)  # fmt: skip
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert (folder / "TM351VCE" / ".tm351" / "password").read_text().strip() == password
+        query = subprocess.run(
+            [*compose, "exec", "-T", "jupyter", "python", "-c",
+             "import os, psycopg; print(psycopg.connect(os.environ['DATABASE_URL'], "
+             "password=open(os.environ['PGPASSWORD_FILE']).read().strip()).execute('select 42').fetchone()[0])"],
+            cwd=folder, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert query.stdout.strip() == "42", query.stdout + query.stderr
+    finally:
+        subprocess.run([*compose, "down", "--volumes"], cwd=folder, capture_output=True, check=False)
