@@ -8,7 +8,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from compose.catalogue import Recipe, Shelf
 from compose.portable import portable_project
-from compose.render import StackOptions, entrance_url, to_yaml
+from compose.render import StackOptions, entrance_url, recipe_secrets, to_yaml
+from compose.swarm import ROUTES_FILE, SECRETS_DIR, swarm_stack
 from images.registry import check_registry, pinned_images
 
 TEMPLATES = Path(__file__).parent / "shelf_templates"
@@ -26,6 +27,10 @@ def publish_shelf(shelf: Shelf, out_dir: Path, registry: str, recipes: list[str]
         (folder / "compose.yaml").write_text(
             to_yaml(portable_project(shelf, recipe, images, f"tm351-{recipe.name}")), encoding="utf-8"
         )
+        stack, routes = swarm_stack(shelf, recipe, images)
+        (folder / "stack.yaml").write_text(to_yaml(stack), encoding="utf-8")
+        if routes:
+            (folder / ROUTES_FILE).write_text(routes, encoding="utf-8")
         (folder / ".env.example").write_text(env_example(shelf), encoding="utf-8")
         (folder / "README.md").write_text(recipe_readme(shelf, recipe, registry), encoding="utf-8")
         written.append(folder)
@@ -61,4 +66,6 @@ def recipe_readme(shelf: Shelf, recipe: Recipe, registry: str) -> str:
         version=shelf.version,
         registry=registry,
         url=entrance_url(shelf, recipe, local),
+        secrets=recipe_secrets(shelf, recipe),
+        secrets_dir=SECRETS_DIR,
     )

@@ -3,6 +3,7 @@ pulling its images by digest from a real registry, and reached through the gatew
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -128,3 +129,35 @@ def test_a_copied_recipe_folder_runs_with_plain_compose_and_asks_for_its_passwor
         assert query.stdout.strip() == "42", query.stdout + query.stderr
     finally:
         subprocess.run([*compose, "down", "--volumes"], cwd=folder, capture_output=True, check=False)
+
+
+def test_a_published_stack_deploys_on_a_single_node_swarm(shelf_dir, engine, tmp_path):
+    folder = tmp_path / "swarm" / "jupyter"
+    shutil.copytree(shelf_dir / "jupyter", folder)
+    readme = (folder / "README.md").read_text()
+    secrets_step = readme.split("```")[-2].strip()  # the README's own commands, as a reader would paste them
+    stack = f"tm351-swarm-{free_port()}"
+    env = {**os.environ, "TM351_PORT": str(free_port())}
+    config = subprocess.run(["docker", "stack", "config", "-c", "stack.yaml"], cwd=folder, env=env,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert config.returncode == 0, config.stderr
+    assert engine.info()["Swarm"]["LocalNodeState"] == "inactive", "this engine is already in a swarm"
+    subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], capture_output=True, check=True)
+    try:
+        deployed = subprocess.run(["bash", "-euo", "pipefail", "-c", secrets_step.replace("tm351-jupyter", stack)],
+                                  cwd=folder, env=env, capture_output=True, text=True, check=False)  # fmt: skip
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert (folder / "secrets" / "password").stat().st_size > 0
+
+        def all_running() -> bool:
+            listing = subprocess.run(["docker", "stack", "services", stack, "--format", "{{.Name}} {{.Replicas}}"],
+                                     capture_output=True, text=True, check=False).stdout.split("\n")  # fmt: skip
+            replicas = [line.split()[1] for line in listing if line.strip()]
+            return len(replicas) == 3 and all(count == "1/1" for count in replicas)
+
+        assert wait_until(all_running, timeout=240, pause=3), subprocess.run(
+            ["docker", "stack", "ps", stack, "--no-trunc"], capture_output=True, text=True, check=False
+        ).stdout
+    finally:
+        subprocess.run(["docker", "stack", "rm", stack], capture_output=True, check=False)
+        subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True, check=False)
