@@ -298,10 +298,14 @@ def publish(
     recipes: Annotated[list[str] | None, typer.Argument(help="Recipes to publish [default: all].")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the shelf in.")] = Path("shelf"),
     registry: Annotated[str, typer.Option("--registry", help="HOST[:PORT]/NAMESPACE the images were pushed to.")] = ...,  # type: ignore[assignment]
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Where the shelf will be served (a git repository for Portainer).")
+    ] = None,
 ) -> None:
-    """Publish the shelf: one folder per recipe that runs with `docker compose up`, images by registry digest."""
-    for folder in publish_shelf(load_shelf(), output, registry, recipes):
-        out.print(f"Wrote {folder}/ (compose.yaml, .env.example, README.md)", highlight=False)
+    """Publish the shelf: recipe folders that run with `docker compose up`, Swarm stacks, a Portainer feed, a page."""
+    for folder in publish_shelf(load_shelf(), output, registry, recipes, base_url):
+        out.print(f"Wrote {folder}/ (compose.yaml, stack.yaml, .env.example, README.md)", highlight=False)
+    out.print(f"Wrote {output / 'templates.json'} (Portainer) and {output / 'index.html'}", highlight=False)
 
 
 AwsRegion = Annotated[

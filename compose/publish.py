@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from compose.catalogue import Recipe, Shelf
+from compose.catalogue_page import TEMPLATES, index_page, logo_path, logo_svg, portainer_feed
 from compose.portable import portable_project
 from compose.render import StackOptions, entrance_url, recipe_secrets, to_yaml
 from compose.swarm import ROUTES_FILE, SECRETS_DIR, swarm_stack
 from images.registry import check_registry, pinned_images
 
-TEMPLATES = Path(__file__).parent / "shelf_templates"
+DEFAULT_BASE_URL = "https://example.org/tm351-shelf"
 
 
-def publish_shelf(shelf: Shelf, out_dir: Path, registry: str, recipes: list[str] | None = None) -> list[Path]:
-    """Write one folder per recipe (all by default); returns them. Images must have been pushed to the registry."""
+def publish_shelf(
+    shelf: Shelf, out_dir: Path, registry: str, recipes: list[str] | None = None, base_url: str | None = None
+) -> list[Path]:
+    """Write one folder per recipe (all by default), the feed and the index; returns the recipe folders.
+
+    The recipes' images must have been pushed to the registry (their digests are read from `push`'s record).
+    """
     registry = check_registry(registry)
     chosen = [shelf.recipe(name) for name in recipes] if recipes else list(shelf.recipes.values())
     written = []
@@ -33,7 +40,12 @@ def publish_shelf(shelf: Shelf, out_dir: Path, registry: str, recipes: list[str]
             (folder / ROUTES_FILE).write_text(routes, encoding="utf-8")
         (folder / ".env.example").write_text(env_example(shelf), encoding="utf-8")
         (folder / "README.md").write_text(recipe_readme(shelf, recipe, registry), encoding="utf-8")
+        (out_dir / logo_path(recipe)).parent.mkdir(exist_ok=True)
+        (out_dir / logo_path(recipe)).write_text(logo_svg(recipe), encoding="utf-8")
         written.append(folder)
+    feed = portainer_feed(shelf, chosen, base_url or DEFAULT_BASE_URL)
+    (out_dir / "templates.json").write_text(json.dumps(feed, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "index.html").write_text(index_page(shelf, chosen, registry), encoding="utf-8")
     return written
 
 

@@ -3,7 +3,9 @@ pulling its images by digest from a real registry, and reached through the gatew
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.integration
 RECIPE = "jupyter-postgres"
 # MongoDB's and OpenRefine's images need upstream downloads this machine cannot reach.
 PUBLISHED = ("jupyter", "jupyter-postgres")
+BASE_URL = "https://git.example.org/ou/tm351-shelf"
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def registry(engine, built, tmp_path_factory) -> Iterator[tuple[str, Path]]:
 def shelf_dir(registry, tmp_path_factory) -> Path:
     prefix, cache = registry
     folder = tmp_path_factory.mktemp("published")
-    published = run_cli("publish", *PUBLISHED, "-o", str(folder), "--registry", prefix,
+    published = run_cli("publish", *PUBLISHED, "-o", str(folder), "--registry", prefix, "--base-url", BASE_URL,
                         env={"XDG_CACHE_HOME": str(cache)})  # fmt: skip
     assert published.returncode == 0, published.stdout + published.stderr
     return folder
@@ -161,3 +164,37 @@ def test_a_published_stack_deploys_on_a_single_node_swarm(shelf_dir, engine, tmp
     finally:
         subprocess.run(["docker", "stack", "rm", stack], capture_output=True, check=False)
         subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True, check=False)
+
+
+def test_the_portainer_feed_has_the_fields_of_format_3(shelf_dir):
+    feed = json.loads((shelf_dir / "templates.json").read_text())
+    assert feed["version"] == "3"
+    templates = feed["templates"]
+    assert [template["title"] for template in templates] == [f"TM351 {recipe}" for recipe in PUBLISHED]
+    ids = [template["id"] for template in templates]
+    assert all(isinstance(number, int) for number in ids) and len(set(ids)) == len(ids)
+    for template in templates:
+        assert template["type"] in (2, 3)  # a Swarm or a Compose stack
+        assert template["description"] and template["categories"] and template["platform"] == "linux"
+        assert template["logo"].startswith(BASE_URL + "/")
+        assert (shelf_dir / template["logo"][len(BASE_URL) + 1 :]).is_file()
+        assert template["repository"]["url"] == BASE_URL
+        assert (shelf_dir / template["repository"]["stackfile"]).is_file()
+        assert all({"name", "label"} <= set(variable) for variable in template["env"])
+
+
+def test_the_index_page_works_offline_and_renders_in_a_browser(shelf_dir, tmp_path):
+    page = (shelf_dir / "index.html").read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//|@import|url\(""", page), "the page loads something external"
+    for recipe in PUBLISHED:
+        assert f'id="{recipe}"' in page
+        assert f"cd {recipe}\ndocker compose up -d --wait" in page
+    assert page.count("<svg") == len(PUBLISHED)
+    screenshot = tmp_path / "index.png"
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={screenshot}",
+         "--window-size=1000,1600", (shelf_dir / "index.html").as_uri()],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert screenshot.is_file() and screenshot.stat().st_size > 10_000

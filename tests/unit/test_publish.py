@@ -1,0 +1,64 @@
+"""The published shelf for every recipe, checked by Compose's and Swarm's own parsers (no engine needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from compose.catalogue import load_shelf
+from tests.conftest import run_cli
+
+SHELF = load_shelf()
+REGISTRY = "registry.example.org/ou"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "tm351").mkdir()
+    lock = {
+        f"{REGISTRY}/tm351/{app}:{SHELF.version}": f"{REGISTRY}/tm351/{app}:{SHELF.version}@sha256:{index:064x}"
+        for index, app in enumerate(SHELF.apps)
+    }
+    (cache / "tm351" / "images.lock.json").write_text(json.dumps(lock))
+    folder = tmp_path_factory.mktemp("shelf")
+    result = run_cli("publish", "-o", str(folder), "--registry", REGISTRY, env={"XDG_CACHE_HOME": str(cache)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return folder
+
+
+@pytest.mark.parametrize("recipe", list(SHELF.recipes))
+def test_compose_accepts_each_recipe_folder(published, recipe):
+    checked = subprocess.run(["docker", "compose", "config", "-q"], cwd=published / recipe, capture_output=True,
+                             text=True, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize("recipe", list(SHELF.recipes))
+def test_swarm_accepts_each_stack_and_it_uses_only_what_swarm_reads(published, recipe):
+    folder = published / recipe
+    text = (folder / "stack.yaml").read_text()
+    for unsupported in ("mem_limit", "profiles", "extends", "include:", "service_healthy", "host_ip", "group_add"):
+        assert unsupported not in text, unsupported
+    stack = yaml.safe_load(text)
+    for name, service in stack["services"].items():
+        assert service["deploy"]["resources"]["limits"]["memory"] == f"{SHELF.apps[name].memory_mib}M"
+        assert service["deploy"]["restart_policy"]["condition"] == "any"
+        assert isinstance(service.get("depends_on", []), list)
+    (folder / "secrets").mkdir()
+    for secret in stack.get("secrets", {}):
+        (folder / "secrets" / secret).write_text("not-a-real-secret")
+    checked = subprocess.run(["docker", "stack", "config", "-c", "stack.yaml"], cwd=folder, capture_output=True,
+                             text=True, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_no_published_file_sets_a_password(published):
+    for path in published.rglob("*"):
+        if path.is_file() and path.parent.name != "secrets":
+            assert not re.search(r"PASSWORD=\S", path.read_text()), path
+    assert "TM351_PASSWORD=\n" in (published / "tm351" / ".env.example").read_text()
