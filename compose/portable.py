@@ -20,12 +20,13 @@ HOST = "${TM351_HOST:-127.0.0.1}"
 UID, GID = "${TM351_UID:-1000}", "${TM351_GID:-100}"
 SECRETS_SERVICE = "secrets"
 _RANDOM = "head -c 24 /dev/urandom | base64 | tr '+/' '-_'"
-_PLACEHOLDER_DATA = Path("/tm351-student-folder")
+# Rendered first at this path, then replaced by DATA_DIR: Compose interpolates it from .env on the user's machine.
+PLACEHOLDER_DATA = Path("/tm351-student-folder")
 _STUDENT_MOUNT = "/student"
 
 
 def portable_project(shelf: Shelf, recipe: Recipe, images: dict[str, str], project: str) -> dict[str, Any]:
-    options = StackOptions(data_dir=_PLACEHOLDER_DATA, port=shelf.defaults.port, host="127.0.0.1", project=project,
+    options = StackOptions(data_dir=PLACEHOLDER_DATA, port=shelf.defaults.port, host="127.0.0.1", project=project,
                            images=images, host_variables=True)  # fmt: skip
     document = render_compose(shelf, recipe, options)
     apps = shelf.apps_of(recipe)
@@ -33,9 +34,7 @@ def portable_project(shelf: Shelf, recipe: Recipe, images: dict[str, str], proje
     document.pop("secrets", None)
     for app in apps:
         service = document["services"][app.name]
-        for mount in service.get("volumes", []):
-            if mount["type"] == "bind" and mount["source"].startswith(str(_PLACEHOLDER_DATA)):
-                mount["source"] = DATA_DIR + mount["source"][len(str(_PLACEHOLDER_DATA)) :]
+        use_data_dir_variable(service)
         for port in service.get("ports", []):
             if port["published"] == str(shelf.defaults.port):
                 port["published"], port["host_ip"] = PORT, HOST
@@ -55,6 +54,12 @@ def portable_project(shelf: Shelf, recipe: Recipe, images: dict[str, str], proje
             service.setdefault("depends_on", {})[SECRETS_SERVICE] = {"condition": "service_completed_successfully"}
     document["services"] = {SECRETS_SERVICE: _secrets_service(shelf, recipe, images), **document["services"]}
     return document
+
+
+def use_data_dir_variable(service: dict[str, Any]) -> None:
+    for mount in service.get("volumes", []):
+        if mount["type"] == "bind" and mount["source"].startswith(str(PLACEHOLDER_DATA)):
+            mount["source"] = DATA_DIR + mount["source"][len(str(PLACEHOLDER_DATA)) :]
 
 
 def _secrets_service(shelf: Shelf, recipe: Recipe, images: dict[str, str]) -> dict[str, Any]:

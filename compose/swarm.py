@@ -7,23 +7,21 @@ ports, no `group_add`. Secrets are Swarm's own, read from files the operator mak
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from compose.catalogue import Recipe, Shelf
 from compose.gateway import CONFIG_NAME
-from compose.portable import DATA_DIR, GID, PORT, UID
+from compose.portable import GID, PLACEHOLDER_DATA, PORT, UID, use_data_dir_variable
 from compose.render import StackOptions, app_secrets, recipe_secrets, render_compose
 
 ROUTES_FILE = "gateway-routes.conf"
 SECRETS_DIR = "secrets"
-_PLACEHOLDER_DATA = Path("/tm351-student-folder")
 _DROPPED = ("restart", "mem_limit", "security_opt", "group_add", "depends_on", "secrets")
 
 
 def swarm_stack(shelf: Shelf, recipe: Recipe, images: dict[str, str]) -> tuple[dict[str, Any], str]:
     """The stack document and the gateway's routes (a config file beside it)."""
-    options = StackOptions(data_dir=_PLACEHOLDER_DATA, port=shelf.defaults.port, host="127.0.0.1", images=images)
+    options = StackOptions(data_dir=PLACEHOLDER_DATA, port=shelf.defaults.port, host="127.0.0.1", images=images)
     document = render_compose(shelf, recipe, options)
     document.pop("name", None)
     routes = document.pop("configs", {}).get(CONFIG_NAME, {}).get("content", "")
@@ -45,9 +43,7 @@ def swarm_stack(shelf: Shelf, recipe: Recipe, images: dict[str, str]) -> tuple[d
             port.pop("host_ip", None)
             port["published"] = PORT
             port["mode"] = "ingress"
-        for mount in service.get("volumes", []):
-            if mount["type"] == "bind" and mount["source"].startswith(str(_PLACEHOLDER_DATA)):
-                mount["source"] = DATA_DIR + mount["source"][len(str(_PLACEHOLDER_DATA)) :]
+        use_data_dir_variable(service)
         if app.host_user:
             service["environment"] |= {"NB_UID": UID, "NB_GID": GID}
         if app.docker_access:
