@@ -72,16 +72,24 @@ def snapshots_of(image: dict) -> list[str]:
 
 
 def delete_image(client, image_id: str) -> list[str]:
-    """Deregister an AMI and delete its snapshots; returns the snapshot ids deleted. A missing AMI is not an error."""
+    """Deregister an AMI and delete its snapshots; returns the snapshot ids deleted. A missing AMI is not an error.
+
+    A pending AMI does not list its snapshots yet; EC2 names the AMI in their description, so they are found too.
+    """
     try:
         images = client.describe_images(ImageIds=[image_id])["Images"]
     except botocore.exceptions.ClientError as problem:
         if "NotFound" in error_text(problem) or "Malformed" in error_text(problem):
-            return []
-        raise
-    snapshots = [snapshot for image in images for snapshot in snapshots_of(image)]
+            images = []
+        else:
+            raise
+    snapshots = {snapshot for image in images for snapshot in snapshots_of(image)}
+    described = client.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "description", "Values": [f"*{image_id}*"]}]
+    )
+    snapshots |= {snapshot["SnapshotId"] for snapshot in described["Snapshots"]}
     if images:
         client.deregister_image(ImageId=image_id)
-    for snapshot in snapshots:
+    for snapshot in sorted(snapshots):
         client.delete_snapshot(SnapshotId=snapshot)
-    return snapshots
+    return sorted(snapshots)

@@ -13,7 +13,7 @@ import botocore.exceptions
 import pytest
 from rich.console import Console
 
-from ami.aws import BAKE_TAG, ROLE_TAG, tags_of
+from ami.aws import BAKE_TAG, ROLE_TAG, delete_image, tags_of
 from ami.bake import Bake, BakeOptions, provisioning_outcome
 from ami.steps import StepFailed
 from ami.waiting import Clock, Polling
@@ -401,3 +401,16 @@ def test_prune_keeps_the_newest_and_removes_the_rest_in_every_region(aws, tmp_pa
         assert {tags_of(snapshot).get(BAKE_TAG) for snapshot in snapshots} == {
             tags_of(client.describe_images(ImageIds=remaining)["Images"][0])[BAKE_TAG]
         }
+
+
+def test_snapshots_of_an_image_still_pending_are_found_by_their_description(aws):
+    """A pending AMI lists no snapshots yet; EC2 names the AMI in their description, and that is enough."""
+    client = aws.ec2()
+    volume = client.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+    orphan = client.create_snapshot(
+        VolumeId=volume, Description="Created by CreateImage(i-0123456789abcdef0) for ami-0123456789abcdef0"
+    )["SnapshotId"]
+    assert delete_image(client, "ami-0123456789abcdef0") == [orphan]
+    assert orphan not in {
+        snapshot["SnapshotId"] for snapshot in client.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    }
