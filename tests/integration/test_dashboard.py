@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -150,3 +153,18 @@ def test_logs_on_demand(running):
     assert response.status_code == 200
     lines = response.text.strip().splitlines()
     assert 0 < len(lines) <= 5
+
+
+def test_the_stack_starts_from_a_cold_page_cache(running):
+    """A student's first start after a reboot: nothing cached. Inside the dashboard's 40 MiB limit a second
+    Python for the health check evicted the server's own pages, every check outlasted its timeout, and `up`
+    gave up on the whole recipe."""
+    drop = Path("/proc/sys/vm/drop_caches")
+    if not os.access(drop, os.W_OK):
+        pytest.fail("Dropping the page cache needs root, as in CI (.ci/run runs as root).")
+    stopped = running.cli("down")
+    assert stopped.returncode == 0, stopped.stderr
+    subprocess.run(["sync"], check=True)
+    drop.write_text("3\n")
+    started = running.up("jupyter", timeout=180)
+    assert started.returncode == 0, started.stdout + started.stderr
