@@ -18,6 +18,10 @@ import typer
 from rich.console import Console
 
 from ami import commands as ami_commands
+from ami import fleet_commands, student_commands
+from ami.fleet import DEFAULT_CONCURRENCY, FleetOptions
+from ami.views import cloud_status_table, fleet_failures_table, fleet_status_table, fleet_summary_table
+from ami.waiting import Polling
 from compose import backup as backups
 from compose import stack
 from compose.catalogue import load_shelf, shelf_summary
@@ -35,6 +39,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Build, run and publish the TM351 data-science stack (Jupyter, databases, OpenRefine) in Docker.",
 )
 out = Console(soft_wrap=True)
@@ -61,6 +66,7 @@ RegistryCa = Annotated[
 class HostProvider(StrEnum):
     local = "local"
     vagrant = "vagrant"
+    aws = "aws"
 
 
 StackProvider = Annotated[HostProvider, typer.Option("--provider", help="Where the stack runs.")]
@@ -68,7 +74,17 @@ VagrantVm = Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant 
 
 
 def _stack_access(provider: HostProvider, vm: Provider) -> backups.StackAccess | None:
+    if provider is HostProvider.aws:
+        raise UsageProblem(
+            "backup and restore reach local and Vagrant stacks; on an AWS instance, download your files from Jupyter."
+        )
     return vagrant_stack(vm) if provider is HostProvider.vagrant else None
+
+
+AwsRegion = Annotated[
+    str | None, typer.Option("--region", help="AWS region [default: from your AWS profile or AWS_DEFAULT_REGION].")
+]
+Student = Annotated[str | None, typer.Option("--student", help="aws: whose instance [default: your login name].")]
 
 
 def reported(function: F) -> F:
@@ -211,11 +227,41 @@ def up(
     expose_db: ExposeDb = False,
     force: Annotated[bool, typer.Option("--force", help="Start even if its memory budget does not fit.")] = False,
     provider: Annotated[
-        HostProvider, typer.Option("--provider", help="local: this machine's Docker; vagrant: a Vagrant machine.")
+        HostProvider,
+        typer.Option(
+            "--provider", help="local: this machine's Docker; vagrant: a Vagrant machine; aws: your instance."
+        ),
     ] = HostProvider.local,
     vm: Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant provider.")] = Provider.virtualbox,
+    region: AwsRegion = None,
+    instance_type: Annotated[
+        str, typer.Option("--instance-type", help="aws: the instance type.")
+    ] = student_commands.DEFAULT_INSTANCE_TYPE,
+    ami: Annotated[str, typer.Option("--ami", help="aws: an AMI baked by `bake`, or latest.")] = "latest",
+    allow_cidr: Annotated[
+        str, typer.Option("--allow-cidr", help="aws: the network allowed in (CIDR), or auto: your public address.")
+    ] = "auto",
+    domain: Annotated[
+        str | None, typer.Option("--domain", help="aws: your DNS name for the instance (a Let's Encrypt certificate).")
+    ] = None,
+    acme_email: Annotated[
+        str | None, typer.Option("--acme-email", help="aws: Let's Encrypt's contact address.")
+    ] = None,
+    acme_from: Annotated[
+        str | None, typer.Option("--acme-from", help="aws, with --domain: who may reach port 80 (the challenge).")
+    ] = None,
+    student: Student = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="aws: return once the instance is running.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="aws: longest wait for each stage, in seconds.")] = 900,
 ) -> None:
     """Start a recipe (building missing images first) and print its URL."""
+    if provider is HostProvider.aws:
+        options = student_commands.CloudOptions(
+            region, instance_type, ami, allow_cidr, domain, acme_email, acme_from, not no_wait,
+            Polling(interval_s=5, timeout_s=timeout),
+        )  # fmt: skip
+        _cloud_up(recipe, student, options)
+        return
     if provider is HostProvider.vagrant:
         url = vagrant_up(recipe, vm, data_dir, port)
         hint = f"python tasks.py password --provider vagrant --vm {vm.value}"
@@ -226,10 +272,54 @@ def up(
     out.print(f"Log in as [bold]student[/bold] with the password that `{hint}` prints.")
 
 
+def _cloud_up(recipe: str | None, student: str | None, options: student_commands.CloudOptions) -> None:
+    result = student_commands.up(recipe, student, options, err)
+    outcome, record = result.outcome, result.record
+    if result.detected:
+        out.print(f"Your public address is {result.cidr}: only it may reach the instance (--allow-cidr).")
+    student_commands.warn_if_world(result.cidr, err)
+    done = {"launched": "Launched", "started": "Started", "running": "Found running"}[outcome.action]
+    out.print(f"{done} {outcome.instance_id} for {record.student} ({result.instance_type}, {result.image_id}).")
+    hint = f"python tasks.py password --provider aws --student {record.student}"
+    if not options.wait:
+        out.print(
+            f"Running: {record.url or 'its address'} answers once the stack has started (a few minutes); "
+            "`python tasks.py status --provider aws` shows the certificate's fingerprint when it is ready.",
+            highlight=False,
+        )
+    else:
+        out.print(f"[green]Ready:[/green] open {record.url}", highlight=False)
+        if record.fingerprint:
+            out.print(
+                "The instance made its own certificate, so your browser warns once: accept it only if its SHA-256 "
+                f"fingerprint is {record.fingerprint}",
+                highlight=False,
+            )
+    out.print(f"Log in as [bold]student[/bold] with the password that `{hint}` prints.")
+
+
 @app.command()
 @reported
-def status(as_json: AsJson = False) -> None:
-    """Show the running stack's services, their health and memory."""
+def status(
+    as_json: AsJson = False,
+    provider: Annotated[HostProvider, typer.Option("--provider", help="local or aws.")] = HostProvider.local,
+    region: AwsRegion = None,
+    student: Student = None,
+) -> None:
+    """Show the running stack's services, their health and memory (aws: the instance)."""
+    if provider is HostProvider.aws:
+        cloud = student_commands.status(region, student)
+        if as_json:
+            print(json.dumps(cloud.as_dict() if cloud else None, indent=2))
+        elif cloud is None:
+            out.print("No instance: start one with `python tasks.py up --provider aws`.")
+        else:
+            out.print(cloud_status_table(cloud))
+        return
+    if provider is HostProvider.vagrant:
+        raise UsageProblem(
+            "status reads local and AWS stacks; for a Vagrant machine, run `vagrant status` in its folder."
+        )
     current = stack.status()
     if as_json:
         print(json.dumps(current.as_dict(), indent=2))
@@ -237,6 +327,24 @@ def status(as_json: AsJson = False) -> None:
         out.print("The stack is not running: start it with `python tasks.py up`.")
     else:
         out.print(status_table(current))
+
+
+@app.command()
+@reported
+def stop(
+    provider: Annotated[HostProvider, typer.Option("--provider", help="Where the stack runs.")] = HostProvider.local,
+    region: AwsRegion = None,
+    student: Student = None,
+) -> None:
+    """Stop the stack and keep everything (aws: stop the instance and keep its disk; it is billed for the disk)."""
+    if provider is HostProvider.aws:
+        instance_id = student_commands.stop(region, student)
+        out.print(f"Stopping {instance_id}; its disk is kept. `python tasks.py up --provider aws` starts it again.")
+        return
+    if provider is HostProvider.vagrant:
+        raise UsageProblem("For a Vagrant machine, run `vagrant halt` in its folder.")
+    stack.down(False, confirm=lambda question: False)
+    out.print("Stopped. Your folder and the databases are kept.")
 
 
 @app.command()
@@ -256,9 +364,20 @@ def down(
     purge: Annotated[
         bool, typer.Option("--purge", help="Also delete the stack's volumes (databases, settings).")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before purging.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask before purging (aws: before terminating).")
+    ] = False,
+    provider: Annotated[HostProvider, typer.Option("--provider", help="local or aws.")] = HostProvider.local,
+    region: AwsRegion = None,
+    student: Student = None,
 ) -> None:
-    """Stop the stack. Your folder is always kept; volumes are kept unless --purge."""
+    """Stop the stack. Your folder is always kept; volumes are kept unless --purge (aws: terminate the instance)."""
+    if provider is HostProvider.aws:
+        removed = student_commands.down(region, student, yes, err)
+        out.print(f"Removed {', '.join(removed)}." if removed else "Nothing to remove: no instance or group was found.")
+        return
+    if provider is HostProvider.vagrant:
+        raise UsageProblem("For a Vagrant machine, run `vagrant destroy` in its folder.")
     deleted = stack.down(purge, confirm=lambda question: _confirmed(question, yes))
     out.print("Stopped." + (f" Deleted volumes: {', '.join(deleted)}." if deleted else ""))
 
@@ -306,11 +425,6 @@ def publish(
     for folder in publish_shelf(load_shelf(), output, registry, recipes, base_url):
         out.print(f"Wrote {folder}/ (compose.yaml, stack.yaml, .env.example, README.md)", highlight=False)
     out.print(f"Wrote {output / 'templates.json'} (Portainer) and {output / 'index.html'}", highlight=False)
-
-
-AwsRegion = Annotated[
-    str | None, typer.Option("--region", help="AWS region [default: from your AWS profile or AWS_DEFAULT_REGION].")
-]
 
 
 @app.command()
@@ -398,6 +512,69 @@ def amis_prune(
         out.print(f"  {line}", highlight=False)
 
 
+fleet = typer.Typer(no_args_is_help=True, help="A class's instances on AWS, one per student of a roster.")
+app.add_typer(fleet, name="fleet")
+Roster = Annotated[
+    Path, typer.Option("--roster", help="CSV with student_id and optionally email, allow_cidr.", exists=False)
+]
+
+
+@fleet.command("up")
+@reported
+def fleet_up(
+    roster: Roster = ...,  # type: ignore[assignment]
+    recipe: Annotated[str | None, typer.Option("--recipe", help="A recipe from `list` [default: the default].")] = None,
+    region: AwsRegion = None,
+    instance_type: Annotated[
+        str, typer.Option("--instance-type", help="The instance type.")
+    ] = student_commands.DEFAULT_INSTANCE_TYPE,
+    ami: Annotated[str, typer.Option("--ami", help="An AMI baked by `bake`, or latest.")] = "latest",
+    allow_cidr: Annotated[
+        str | None, typer.Option("--allow-cidr", help="Network allowed in, for rows without allow_cidr (or auto).")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="How many students are launched at once.")
+    ] = DEFAULT_CONCURRENCY,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Credentials file (student, URL, password), mode 0600.")
+    ] = Path("credentials.csv"),
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the instances to run.")] = False,
+) -> None:
+    """Launch one instance per student of the roster (only those missing), and write their credentials."""
+    options = FleetOptions(instance_type, ami, allow_cidr, concurrency, not no_wait)
+    result = fleet_commands.fleet_up(roster, recipe, region, options, output, err)
+    out.print(fleet_summary_table(result))
+    if result.failures:
+        out.print(fleet_failures_table(result))
+        out.print("Run the same command again to launch the students that failed.")
+    out.print(f"Credentials: {result.credentials} (readable by you only; hand each student their line).")
+    if result.failures:
+        raise typer.Exit(1)
+
+
+@fleet.command("status")
+@reported
+def fleet_status(roster: Roster = ..., region: AwsRegion = None, as_json: AsJson = False) -> None:  # type: ignore[assignment]
+    """Show each student's instance: state, URL, certificate fingerprint."""
+    rows = fleet_commands.fleet_status(roster, region, err)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        out.print(fleet_status_table(rows))
+
+
+@fleet.command("down")
+@reported
+def fleet_down(
+    roster: Roster = ...,  # type: ignore[assignment]
+    region: AwsRegion = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Terminate without asking (students' data is lost).")] = False,
+) -> None:
+    """Terminate the roster's instances and delete their security groups."""
+    instances, groups = fleet_commands.fleet_down(roster, region, yes, err)
+    out.print(f"Terminated {instances} instance(s) and deleted {groups} security group(s).")
+
+
 def _confirmed(question: str, yes: bool) -> bool:
     """--yes, or a yes typed at a terminal; never a yes assumed when nobody can answer."""
     return yes or (sys.stdin.isatty() and typer.confirm(question))
@@ -412,8 +589,15 @@ def password(
     ] = False,
     provider: Annotated[HostProvider, typer.Option("--provider", help="Where the stack runs.")] = HostProvider.local,
     vm: Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant provider.")] = Provider.virtualbox,
+    region: AwsRegion = None,
+    student: Student = None,
 ) -> None:
     """Print the password to log in with (user: student)."""
+    if provider is not HostProvider.local and reset:
+        raise UsageProblem("--reset works on a local stack; elsewhere, the password is the one made at launch.")
+    if provider is HostProvider.aws:
+        print(student_commands.password(region, student))
+        return
     if provider is HostProvider.vagrant:
         print(vagrant_password(vm))
         return

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from compose.errors import UsageProblem
+from compose.errors import OperationFailed, UsageProblem
 
 TAG_PREFIX = "tm351:"
 ROLE_TAG = "tm351:role"
@@ -14,10 +17,13 @@ BAKE_TAG = "tm351:bake-id"
 RECIPE_TAG = "tm351:recipe"
 VERSION_TAG = "tm351:version"
 REGIONS_TAG = "tm351:regions"
+STUDENT_TAG = "tm351:student"
+OWNER_TAG = "tm351:owner"
 # Retries with backoff for throttling; the bake's own waits handle slowness.
 _CLIENT_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"})
 
 AwsError = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+T = TypeVar("T")
 
 
 def aws_session(region: str | None) -> boto3.Session:
@@ -93,3 +99,35 @@ def delete_image(client, image_id: str) -> list[str]:
     for snapshot in sorted(snapshots):
         client.delete_snapshot(SnapshotId=snapshot)
     return sorted(snapshots)
+
+
+def console_text(client, instance_id: str) -> str:
+    """The instance's console output so far ('' before EC2 publishes any)."""
+    try:
+        return client.get_console_output(InstanceId=instance_id, Latest=True).get("Output", "")
+    except botocore.exceptions.ClientError:
+        # Latest is for Nitro instances only; the buffered output still says how it ended.
+        return client.get_console_output(InstanceId=instance_id).get("Output", "")
+
+
+def delete_security_group(client, group_id: str, sleep: Callable[[float], None], interval_s: float) -> None:
+    """Delete a group, waiting while EC2 still counts it as used by an instance that has just terminated."""
+    attempts = 20
+    for attempt in range(attempts):
+        try:
+            client.delete_security_group(GroupId=group_id)
+            return
+        except botocore.exceptions.ClientError as problem:
+            if "NotFound" in error_text(problem):
+                return
+            if "DependencyViolation" not in error_text(problem) or attempt == attempts - 1:
+                raise
+            sleep(interval_s)
+
+
+def calling_aws(call: Callable[[], T], doing: str) -> T:
+    """Run AWS calls; a refusal becomes one line naming what was being done."""
+    try:
+        return call()
+    except AwsError as problem:
+        raise OperationFailed(f"AWS refused {doing}: {error_text(problem)}") from None

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
-import botocore.exceptions
 from rich.console import Console
 
 from ami.aws import (
@@ -23,9 +22,10 @@ from ami.aws import (
     REGIONS_TAG,
     ROLE_TAG,
     VERSION_TAG,
+    console_text,
     delete_image,
+    delete_security_group,
     ec2,
-    error_text,
     snapshots_of,
     tag_list,
 )
@@ -215,15 +215,7 @@ class Bake:
 
     def delete_group(self) -> None:
         for group_id in self._found("describe_security_groups", "SecurityGroups", "GroupId", self.state.group_id):
-            # The group stays in use for a while after its instance terminates.
-            for attempt in range(20):
-                try:
-                    self.client.delete_security_group(GroupId=group_id)
-                    break
-                except botocore.exceptions.ClientError as problem:
-                    if "DependencyViolation" not in error_text(problem) or attempt == 19:
-                        raise
-                    self.clock.sleep(self.options.polling.interval_s)
+            delete_security_group(self.client, group_id, self.clock.sleep, self.options.polling.interval_s)
         self.state.group_id = None
 
     def launch(self) -> None:
@@ -423,12 +415,7 @@ class Bake:
         return images[0] if images else {"State": "pending"}
 
     def _console_outcome(self, instance_id: str | None) -> str:
-        try:
-            output = self.client.get_console_output(InstanceId=instance_id, Latest=True).get("Output", "")
-        except botocore.exceptions.ClientError:
-            # Latest is for Nitro instances only; the buffered output still says how it ended.
-            output = self.client.get_console_output(InstanceId=instance_id).get("Output", "")
-        return provisioning_outcome(output)
+        return provisioning_outcome(console_text(self.client, instance_id))
 
     def _tag_with_snapshots(self, client, image_id: str) -> None:
         image = self._image(client, image_id)

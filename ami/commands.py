@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from rich.console import Console
 
-from ami.aws import AwsError, aws_session, error_text
+from ami.aws import aws_session, calling_aws
 from ami.bake import Bake, BakeOptions
 from ami.retention import Release, list_releases, prune, to_prune
 from ami.waiting import Polling
 from compose.catalogue import load_shelf
-from compose.errors import OperationFailed, UsageProblem
-
-T = TypeVar("T")
+from compose.errors import UsageProblem
 
 
 def bake(
@@ -55,31 +52,25 @@ def bake(
     session = aws_session(region)
     job = Bake(shelf, options, session, console=console)
     if dry_run:
-        _aws(job.resolve_base, "looking up the base AMI")  # read-only: the plan names the AMI it would start from
+        # Read-only: the plan names the AMI it would start from.
+        calling_aws(job.resolve_base, "looking up the base AMI")
         return job.plan()
     baked = job.run()
     return {"manifest": str(baked.manifest), "amis": baked.amis}
 
 
 def releases(region: str | None) -> list[Release]:
-    return _aws(lambda: list_releases(aws_session(region)), "listing the AMIs")
+    return calling_aws(lambda: list_releases(aws_session(region)), "listing the AMIs")
 
 
 def prune_releases(region: str | None, keep: int, confirm: Callable[[list[Release]], bool]) -> list[str]:
     if keep < 1:
         raise UsageProblem("--keep must be at least 1: prune never removes every release of a recipe.")
     session = aws_session(region)
-    doomed = to_prune(_aws(lambda: list_releases(session), "listing the AMIs"), keep)
+    doomed = to_prune(calling_aws(lambda: list_releases(session), "listing the AMIs"), keep)
     if not doomed or not confirm(doomed):
         return []
     removed: list[str] = []
     for release in doomed:
-        removed += _aws(lambda release=release: prune(session, release), f"pruning {release.image_id}")
+        removed += calling_aws(lambda release=release: prune(session, release), f"pruning {release.image_id}")
     return removed
-
-
-def _aws(call: Callable[[], T], doing: str) -> T:
-    try:
-        return call()
-    except AwsError as problem:
-        raise OperationFailed(f"AWS refused {doing}: {error_text(problem)}") from None

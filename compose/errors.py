@@ -5,6 +5,7 @@ class UsageProblem(Exception):
     """Bad input or a missing precondition (exit 2): the message names the problem and the fix."""
 
     exit_code = 2
+    details = ""  # lines printed before the message, e.g. every bad line of an input file
 
 
 class OperationFailed(Exception):

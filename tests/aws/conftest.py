@@ -54,6 +54,11 @@ class Aws:
     cache: Path  # the CLI's cache folder, holding the digests `push` recorded
     preexisting_snapshots: set[str] = field(default_factory=set)  # moto's own, behind its stock images
 
+    @property
+    def config(self) -> Path:
+        """The CLI's config folder, where students' passwords are kept."""
+        return Path(self.env["XDG_CONFIG_HOME"])
+
     def session(self, region: str = REGION) -> boto3.Session:
         credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto's dummies
         return boto3.Session(region_name=region, **credentials)
@@ -109,6 +114,7 @@ def aws(moto_endpoint, tmp_path, monkeypatch) -> Aws:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_EC2_METADATA_DISABLED": "true",
         "XDG_CACHE_HOME": str(cache),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # where students' passwords are kept
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -118,3 +124,21 @@ def aws(moto_endpoint, tmp_path, monkeypatch) -> Aws:
         snapshots = stand_in.ec2(region).describe_snapshots(OwnerIds=["self"])["Snapshots"]
         stand_in.preexisting_snapshots |= {snapshot["SnapshotId"] for snapshot in snapshots}
     return stand_in
+
+
+def baked_ami(aws: Aws, recipe: str = RECIPE, version: str | None = None) -> str:
+    """A release AMI as `bake` leaves it (made from a Debian instance, tagged), for launching students from."""
+    from ami.aws import RECIPE_TAG, ROLE_TAG, VERSION_TAG, tag_list
+
+    client = aws.ec2()
+    instance_id = client.run_instances(ImageId=NEW_DEBIAN, InstanceType="t3.micro", MinCount=1, MaxCount=1)[
+        "Instances"
+    ][0]["InstanceId"]
+    tags = {ROLE_TAG: "release", RECIPE_TAG: recipe, VERSION_TAG: version or load_shelf().version}
+    image_id = client.create_image(
+        InstanceId=instance_id,
+        Name=f"tm351-{recipe}-{time.monotonic_ns()}",
+        TagSpecifications=[{"ResourceType": "image", "Tags": tag_list(tags)}],
+    )["ImageId"]
+    client.terminate_instances(InstanceIds=[instance_id])
+    return image_id
