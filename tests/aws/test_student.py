@@ -23,9 +23,7 @@ CIDR = "81.2.69.160/32"
 
 
 def up(aws: Aws, *extra: str, env: dict | None = None):
-    return run_cli(
-        "up", "--provider", "aws", "--student", STUDENT, "--no-wait", *extra, env={**aws.env, **(env or {})}
-    )
+    return run_cli("up", "--provider", "aws", "--student", STUDENT, "--no-wait", *extra, env={**aws.env, **(env or {})})
 
 
 def students_instances(aws: Aws) -> list[dict]:
