@@ -13,8 +13,52 @@ if [ ! -s "$password_file" ]; then
 fi
 
 umask 077
-hash=$(openssl passwd -6 -stdin < "$password_file")
+stored=$(tr -d '[:space:]' < "$password_file")
+if [[ $stored =~ ^[$]2[aby][$] ]]; then
+    # A bcrypt hash (an instance's user-data carries only that); a generated password never starts with '$'.
+    hash=$stored
+else
+    hash=$(openssl passwd -6 -stdin < "$password_file")
+fi
 printf '%s:%s\n' "$GATEWAY_USER" "$hash" > "$out/htpasswd"
+
+# The server's listen directives: plain HTTP, or HTTPS with a second server on the plain port that only
+# redirects (and serves ACME's HTTP challenge), so the login never crosses the network in the clear.
+rm -rf "$out/tls" "$out/redirect.conf"
+if [ "${GATEWAY_TLS:-off}" = on ]; then
+    for file in cert.pem key.pem; do
+        if [ ! -s "/run/tls/$file" ]; then
+            echo "GATEWAY_TLS=on, but there is no /run/tls/$file: mount the host's certificate and key there." >&2
+            exit 1
+        fi
+    done
+    install -d -m 0700 "$out/tls"
+    install -m 0600 /run/tls/cert.pem /run/tls/key.pem "$out/tls/"
+    cat > "$out/listen.conf" <<CONF
+listen 8443 ssl;
+ssl_certificate $out/tls/cert.pem;
+ssl_certificate_key $out/tls/key.pem;
+ssl_protocols TLSv1.2 TLSv1.3;
+add_header Strict-Transport-Security "max-age=31536000" always;
+CONF
+    cat > "$out/redirect.conf" <<CONF
+server {
+    listen $GATEWAY_PORT;
+    server_tokens off;
+
+    location /.well-known/acme-challenge/ {
+        root /run/acme;
+        default_type text/plain;
+    }
+
+    location / {
+        return 301 https://\$host\$request_uri;
+    }
+}
+CONF
+else
+    printf 'listen %s;\n' "$GATEWAY_PORT" > "$out/listen.conf"
+fi
 
 # Each other secret is an app's own token, which the gateway presents on the student's behalf.
 # The app's pages also hand that token to their scripts (JupyterLab sends "Authorization: token ..."
