@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import bcrypt
 import docker
 from flask import Flask, Response, abort, jsonify, render_template, request
 
@@ -20,6 +21,7 @@ from tm351_dashboard.services import ACTIONS, NotInProject, Refused, Stack
 
 PREFIX = "/dashboard"
 MAX_LOG_LINES = 2000
+BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
 
 def create_app(stack: Stack, password_file: Path, user: str = "student") -> Flask:
@@ -82,9 +84,17 @@ def _logged_in(credentials, user: str, password_file: Path) -> bool:
     if credentials is None or credentials.type != "basic" or credentials.password is None:
         return False
     expected = password_file.read_text(encoding="utf-8").strip()  # read each time: a reset takes effect at once
-    return hmac.compare_digest(credentials.username or "", user) & hmac.compare_digest(
-        credentials.password.encode(), expected.encode()
-    )
+    return hmac.compare_digest(credentials.username or "", user) & _password_matches(credentials.password, expected)
+
+
+def _password_matches(given: str, expected: str) -> bool:
+    """`expected` is the password, or its bcrypt hash on an instance (a generated password never starts with '$')."""
+    if expected.startswith(BCRYPT_PREFIXES):
+        try:
+            return bcrypt.checkpw(given.encode(), expected.encode())
+        except ValueError:  # longer than bcrypt takes, or a damaged hash: not this password
+            return False
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def _same_origin(origin: str | None, host: str) -> bool:
