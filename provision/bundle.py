@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from compose.catalogue import Recipe, Shelf
 from compose.errors import UsageProblem
@@ -24,6 +25,9 @@ COMPOSE_PLUGIN_URL = (
 )
 COMPOSE_PLUGIN_SHA256 = "d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8"
 IMAGES_ARCHIVE = "images.tar"
+TLS_OVERRIDE = "compose.tls.yaml"
+# nginx runs unprivileged, so it listens for HTTPS above 1024; the host publishes it on 443.
+GATEWAY_TLS_PORT = 8443
 
 
 @dataclass(frozen=True)
@@ -73,17 +77,52 @@ def host_bundle(shelf: Shelf, recipe: Recipe, settings: HostSettings) -> list[Bu
         "COMPOSE_PLUGIN_URL": COMPOSE_PLUGIN_URL,
         "COMPOSE_PLUGIN_SHA256": COMPOSE_PLUGIN_SHA256,
         "TM351_FOR_IMAGE": "yes" if settings.for_image else "",
+        "TM351_GATEWAY": next((app.name for app in shelf.apps_of(recipe) if app.gateway), ""),
     }
     settings_env = "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
     ca = [BundleFile("registry-ca.crt", settings.registry_ca)] if settings.registry_ca else []
     return [
         *ca,
         BundleFile("compose.yaml", to_yaml(render_compose(shelf, recipe, options))),
+        BundleFile(TLS_OVERRIDE, to_yaml(tls_override(shelf, recipe))),
         BundleFile("settings.env", settings_env),
-        BundleFile("provision.sh", (PROVISION_DIR / "provision.sh").read_text(encoding="utf-8"), 0o755),
-        BundleFile("secrets.sh", (PROVISION_DIR / "secrets.sh").read_text(encoding="utf-8"), 0o755),
-        BundleFile("tm351.service", (PROVISION_DIR / "tm351.service").read_text(encoding="utf-8")),
+        *[_script(name) for name in ("provision.sh", "secrets.sh", "tls.sh", "compose.sh")],
+        *[_script(name, 0o644) for name in ("tm351.service", "tm351-acme.service")],
     ]
+
+
+def _script(name: str, mode: int = 0o755) -> BundleFile:
+    return BundleFile(name, (PROVISION_DIR / name).read_text(encoding="utf-8"), mode)
+
+
+def tls_override(shelf: Shelf, recipe: Recipe) -> dict[str, Any]:
+    """compose.tls.yaml: the gateway serves HTTPS on 443 and, on 80, only redirects and answers ACME's challenge.
+
+    Every host gets it; compose.sh adds it to compose.yaml when /opt/tm351/instance.env turns TLS on.
+    """
+    gateway = next((app for app in shelf.apps_of(recipe) if app.gateway), None)
+    if gateway is None:
+        return {"services": {}}
+    everywhere = "0.0.0.0"  # noqa: S104 - an instance's security group decides who reaches it
+    return {
+        "services": {
+            gateway.name: {
+                "environment": {
+                    "GATEWAY_TLS": "on",
+                    # The name its certificate is for, which the health check asks for: Compose fills it in.
+                    "GATEWAY_TLS_NAME": "${TM351_DOMAIN:-localhost}",
+                },
+                "ports": [
+                    {"target": GATEWAY_TLS_PORT, "published": "443", "host_ip": everywhere, "protocol": "tcp"},
+                    {"target": gateway.port, "published": "80", "host_ip": everywhere, "protocol": "tcp"},
+                ],
+                "volumes": [
+                    {"type": "bind", "source": str(INSTALL_DIR / "tls"), "target": "/run/tls", "read_only": True},
+                    {"type": "bind", "source": str(INSTALL_DIR / "acme"), "target": "/run/acme", "read_only": True},
+                ],
+            }
+        }
+    }
 
 
 def _registry_host(images: dict[str, str] | None) -> str:

@@ -44,7 +44,8 @@ rm -f "$STATE_DIR/provision-failed" "$MARKER"
 step="installing files"
 if [ "$SOURCE_DIR" != "$INSTALL_DIR" ]; then
     install -d -m 0755 "$INSTALL_DIR"
-    for file in compose.yaml settings.env provision.sh secrets.sh tm351.service registry-ca.crt; do
+    for file in compose.yaml compose.tls.yaml settings.env provision.sh secrets.sh tls.sh compose.sh \
+        tm351.service tm351-acme.service registry-ca.crt; do
         [ -f "$SOURCE_DIR/$file" ] || continue
         install -m "$(case "$file" in *.sh) echo 0755 ;; *) echo 0644 ;; esac)" "$SOURCE_DIR/$file" "$INSTALL_DIR/$file"
     done
@@ -112,15 +113,19 @@ else
     docker compose --project-directory "$INSTALL_DIR" -f "$INSTALL_DIR/compose.yaml" pull --quiet
 fi
 
+step="checking the project"
+# With the HTTPS override too, which an instance's user-data may turn on.
+COMPOSE_FILE="$INSTALL_DIR/compose.yaml:$INSTALL_DIR/compose.tls.yaml" \
+    docker compose --project-directory "$INSTALL_DIR" config --quiet
+
 step="installing tm351.service"
-install -m 0644 "$INSTALL_DIR/tm351.service" /etc/systemd/system/tm351.service
+# tm351-acme.service does nothing unless instance.env asks for a Let's Encrypt certificate.
+for unit in tm351.service tm351-acme.service; do
+    install -m 0644 "$INSTALL_DIR/$unit" "/etc/systemd/system/$unit"
+done
 systemctl daemon-reload
-systemctl enable tm351.service >/dev/null 2>&1
-if [ "${TM351_FOR_IMAGE:-}" = yes ]; then
-    # An image: machines made from it start the stack, with secrets of their own, on their first boot.
-    step="checking the project"
-    docker compose --project-directory "$INSTALL_DIR" -f "$INSTALL_DIR/compose.yaml" config --quiet
-else
+systemctl enable tm351.service tm351-acme.service >/dev/null 2>&1
+if [ "${TM351_FOR_IMAGE:-}" != yes ]; then
     step="starting tm351.service"
     systemctl restart tm351.service
     systemctl is-active --quiet tm351.service
