@@ -27,13 +27,23 @@ def up(aws: Aws, *extra: str, env: dict | None = None):
 
 
 def students_instances(aws: Aws) -> list[dict]:
-    reservations = aws.ec2().describe_instances(Filters=[{"Name": f"tag:{ROLE_TAG}", "Values": ["student"]}])
-    return [i for r in reservations["Reservations"] for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    pages = (
+        aws.ec2()
+        .get_paginator("describe_instances")
+        .paginate(Filters=[{"Name": f"tag:{ROLE_TAG}", "Values": ["student"]}])
+    )
+    return [
+        i for page in pages for r in page["Reservations"] for i in r["Instances"] if i["State"]["Name"] != "terminated"
+    ]
 
 
 def student_groups(aws: Aws) -> list[dict]:
-    groups = aws.ec2().describe_security_groups(Filters=[{"Name": f"tag:{ROLE_TAG}", "Values": ["student"]}])
-    return groups["SecurityGroups"]
+    pages = (
+        aws.ec2()
+        .get_paginator("describe_security_groups")
+        .paginate(Filters=[{"Name": f"tag:{ROLE_TAG}", "Values": ["student"]}])
+    )
+    return [group for page in pages for group in page["SecurityGroups"]]
 
 
 def ingress(group: dict) -> set[tuple[int, str]]:

@@ -1,0 +1,168 @@
+"""A class of 300 against the AWS stand-in: one instance per roster row, credentials kept private, re-runs that
+launch only what is missing, a failing student that does not stop the others, and `fleet down`."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import stat
+import threading
+from pathlib import Path
+
+import botocore.exceptions
+from rich.console import Console
+
+from ami.aws import STUDENT_TAG, tags_of
+from ami.fleet import FleetOptions
+from ami.fleet_commands import fleet_up
+from tests.aws.conftest import baked_ami
+from tests.aws.test_student import student_groups, students_instances
+from tests.conftest import run_cli
+
+CLASS_SIZE = 300
+CIDR = "81.2.69.0/24"
+
+
+def write_roster(path: Path, size: int = CLASS_SIZE) -> Path:
+    lines = ["student_id,email,allow_cidr"]
+    lines += [f"s{n:03d},s{n:03d}@example.org," for n in range(size)]
+    if size > 4:
+        lines[5] = "s004,s004@example.org,81.2.70.0/24"  # one student connects from elsewhere
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def credentials_of(path: Path) -> list[dict]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_a_class_of_300_gets_300_instances_once_and_fleet_down_removes_them(aws, tmp_path):
+    baked_ami(aws)
+    roster = write_roster(tmp_path / "roster.csv")
+    credentials = tmp_path / "out" / "credentials.csv"
+    launched = run_cli(
+        "fleet", "up", "--roster", str(roster), "--allow-cidr", CIDR, "-o", str(credentials), env=aws.env
+    )
+    assert launched.returncode == 0, launched.stdout + launched.stderr
+    assert "launched now" in launched.stdout and "300" in launched.stdout
+
+    instances = students_instances(aws)
+    assert len(instances) == CLASS_SIZE
+    assert {tags_of(i)[STUDENT_TAG] for i in instances} == {f"s{n:03d}" for n in range(CLASS_SIZE)}
+    assert all(i["MetadataOptions"]["HttpTokens"] == "required" for i in instances)
+    groups = {tags_of(g)[STUDENT_TAG]: g for g in student_groups(aws)}
+    assert len(groups) == CLASS_SIZE
+    assert {(p["FromPort"], r["CidrIp"]) for p in groups["s004"]["IpPermissions"] for r in p["IpRanges"]} == {
+        (443, "81.2.70.0/24"),
+        (80, "81.2.70.0/24"),
+    }
+
+    rows = credentials_of(credentials)
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert len(rows) == CLASS_SIZE
+    assert all(row["url"].startswith("https://") and len(row["password"]) >= 16 for row in rows)
+    assert len({row["password"] for row in rows}) == CLASS_SIZE  # each student has their own
+    first = next(i for i in instances if tags_of(i)[STUDENT_TAG] == rows[0]["student_id"])
+    attribute = aws.ec2().describe_instance_attribute(InstanceId=first["InstanceId"], Attribute="userData")
+    assert rows[0]["password"] not in base64.b64decode(attribute["UserData"]["Value"]).decode()
+
+    again = run_cli("fleet", "up", "--roster", str(roster), "--allow-cidr", CIDR, "-o", str(credentials), env=aws.env)
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout
+    assert len(students_instances(aws)) == CLASS_SIZE
+    assert credentials_of(credentials) == rows  # the same passwords: nothing was launched again
+
+    status = run_cli("fleet", "status", "--roster", str(roster), "--json", env=aws.env)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.count('"state": "running"') == CLASS_SIZE
+
+    refused = run_cli("fleet", "down", "--roster", str(roster), env=aws.env)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    removed = run_cli("fleet", "down", "--roster", str(roster), "--yes", env=aws.env)
+    assert removed.returncode == 0, removed.stderr
+    assert students_instances(aws) == [] and student_groups(aws) == []
+
+
+def test_a_bad_roster_lists_every_bad_line_and_launches_nothing(aws, tmp_path):
+    baked_ami(aws)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "student_id,email,allow_cidr\n"
+        "s001,a@example.org,\n"
+        ",b@example.org,\n"  # line 3: empty id
+        "s001,c@example.org,\n"  # line 4: duplicate
+        "s002,d@example.org,10.0.0.0/33\n"  # line 5: bad CIDR
+        "s 3,e@example.org,\n"  # line 6: not an id
+    )
+    result = run_cli("fleet", "up", "--roster", str(roster), "--allow-cidr", CIDR, env=aws.env)
+    assert result.returncode == 2
+    for line in ("line 3: empty student_id", "line 4: student_id s001 again", "line 5: allow_cidr", "line 6"):
+        assert line in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert students_instances(aws) == [] and student_groups(aws) == []
+
+
+def test_rows_without_a_network_need_allow_cidr(aws, tmp_path):
+    baked_ami(aws)
+    result = run_cli("fleet", "up", "--roster", str(write_roster(tmp_path / "r.csv", 3)), env=aws.env)
+    assert result.returncode == 2 and "--allow-cidr" in result.stderr
+    assert students_instances(aws) == []
+
+
+def test_one_failing_student_does_not_stop_the_class_and_a_re_run_completes_it(aws, tmp_path):
+    baked_ami(aws)
+    roster = write_roster(tmp_path / "roster.csv")
+    credentials = tmp_path / "credentials.csv"
+    session = aws.session()
+    lock = threading.Lock()
+    refused: list[str] = []
+
+    def refuse_s123(params: dict, **_: object) -> None:
+        tags = {t["Key"]: t["Value"] for spec in params.get("TagSpecifications", []) for t in spec["Tags"]}
+        if tags.get(STUDENT_TAG) == "s123":
+            with lock:
+                refused.append("s123")
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "InsufficientInstanceCapacity", "Message": "injected for s123"}}, "RunInstances"
+            )
+
+    session.events.register("before-parameter-build.ec2.RunInstances", refuse_s123)
+    options = FleetOptions(allow_cidr=CIDR)
+    quiet = Console(quiet=True)
+    first = fleet_up(roster, None, None, options, credentials, quiet, session=session)
+    assert [(o.student, o.action) for o in first.failures] == [("s123", "failed")]
+    assert "injected for s123" in first.failures[0].error
+    assert refused == ["s123"]  # not a throttle: not retried
+    assert len(students_instances(aws)) == CLASS_SIZE - 1
+    assert len(credentials_of(credentials)) == CLASS_SIZE - 1
+
+    result = run_cli("fleet", "up", "--roster", str(roster), "--allow-cidr", CIDR, "-o", str(credentials), env=aws.env)
+    assert result.returncode == 0, result.stderr
+    assert len(students_instances(aws)) == CLASS_SIZE
+    assert len(credentials_of(credentials)) == CLASS_SIZE
+    assert "launched now" in result.stdout and "already running" in result.stdout
+
+
+def test_throttling_is_retried_with_backoff(aws, tmp_path):
+    baked_ami(aws)
+    roster = write_roster(tmp_path / "roster.csv", 5)
+    session = aws.session()
+    throttled = {"count": 0}
+    lock = threading.Lock()
+
+    def throttle_twice(**_: object) -> None:
+        with lock:
+            throttled["count"] += 1
+            if throttled["count"] > 2:
+                return
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}}, "RunInstances"
+        )
+
+    session.events.register("before-call.ec2.RunInstances", throttle_twice)
+    options = FleetOptions(allow_cidr=CIDR, concurrency=1, attempts=4)
+    result = fleet_up(roster, None, None, options, tmp_path / "c.csv", Console(quiet=True), session=session)
+    assert result.failures == []
+    assert len(students_instances(aws)) == 5
+    assert throttled["count"] == 7  # two refusals, each retried after a pause, then five launches
