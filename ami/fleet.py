@@ -109,7 +109,7 @@ class Fleet:
         order = {row.student_id: row.line for row in rows}
         outcomes.sort(key=lambda outcome: order[outcome.student])
         if self.options.wait:
-            self._wait_running([o.instance_id for o in outcomes if o.instance_id])
+            self._wait_running([o.instance_id for o in outcomes if o.action in ("launched", "started")])
         self._fill_urls(outcomes)
         counts: dict[str, int] = {}
         for outcome in outcomes:
