@@ -273,13 +273,8 @@ def up(
 
 
 def _cloud_up(recipe: str | None, student: str | None, options: student_commands.CloudOptions) -> None:
-    result = student_commands.up(recipe, student, options, err)
-    outcome, record = result.outcome, result.record
-    if result.detected:
-        out.print(f"Your public address is {result.cidr}: only it may reach the instance (--allow-cidr).")
-    student_commands.warn_if_world(result.cidr, err)
-    done = {"launched": "Launched", "started": "Started", "running": "Found running"}[outcome.action]
-    out.print(f"{done} {outcome.instance_id} for {record.student} ({result.instance_type}, {result.image_id}).")
+    result = student_commands.up(recipe, student, options, err, tell=lambda line: out.print(line, highlight=False))
+    record = result.record
     hint = f"python tasks.py password --provider aws --student {record.student}"
     if not options.wait:
         out.print(

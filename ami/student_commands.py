@@ -74,7 +74,14 @@ def check_domain(options: CloudOptions) -> None:
     parse_cidr(options.acme_from, "--acme-from")
 
 
-def up(recipe_name: str | None, student: str | None, options: CloudOptions, console: Console) -> UpResult:
+def up(
+    recipe_name: str | None,
+    student: str | None,
+    options: CloudOptions,
+    console: Console,
+    tell: Callable[[str], None] = print,
+) -> UpResult:
+    """Launch (or find, or start) the student's instance and wait for it; `tell` hears each outcome at once."""
     shelf = load_shelf()
     recipe = shelf.recipe(recipe_name)
     student = student_id(student)
@@ -97,7 +104,12 @@ def up(recipe_name: str | None, student: str | None, options: CloudOptions, cons
         group = students.groups([student]).get(student)
         return students.ensure(student, spec, cidr, instance=found, group=group), image["ImageId"]
 
+    if detected:
+        tell(f"Your public address is {cidr}: only it may reach the instance (--allow-cidr).")
+    warn_if_world(cidr, console)
     outcome, image_id = calling_aws(launch, "launching the instance")
+    done = {"launched": "Launched", "started": "Started", "running": "Found running"}[outcome.action]
+    tell(f"{done} {outcome.instance_id} for {student} ({options.instance_type}, {image_id}).")
     _waited(lambda: students.wait_running(student, options.polling), "waiting for the instance")
     if options.wait:
         _waited(lambda: students.wait_gateway(student, options.polling, options.domain), "waiting for the gateway")
