@@ -212,3 +212,19 @@ def test_waiting_for_a_certificate_that_never_comes_ends_with_what_to_do(aws):
     assert result.returncode == 1
     assert "Certificate of" in result.stderr and "status --provider aws" in result.stderr
     assert len(students_instances(aws)) == 1  # kept: `up` again waits again, without a second machine
+
+
+def test_a_domain_asks_for_a_lets_encrypt_certificate_and_opens_only_port_80_to_its_checks(aws):
+    baked_ami(aws)
+    launched = up(
+        aws, "--allow-cidr", CIDR, "--domain", "notebooks.example.org", "--acme-from", "0.0.0.0/0",
+        "--acme-email", "ab1234@example.org",
+    )  # fmt: skip
+    assert launched.returncode == 0, launched.stderr
+    assert "https://notebooks.example.org/" in launched.stdout
+    (group,) = student_groups(aws)
+    assert ingress(group) == {(443, CIDR), (80, CIDR), (80, "0.0.0.0/0")}  # the login stays behind --allow-cidr
+    (instance,) = students_instances(aws)
+    attribute = aws.ec2().describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
+    user_data = base64.b64decode(attribute["UserData"]["Value"]).decode()
+    assert "TM351_TLS=acme" in user_data and "TM351_DOMAIN=notebooks.example.org" in user_data
