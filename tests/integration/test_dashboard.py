@@ -12,6 +12,7 @@ import requests
 
 from compose.catalogue import load_shelf
 from images.dashboard.tm351_dashboard.services import memory_from_cgroup
+from provision.instance import hash_password
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
@@ -168,3 +169,31 @@ def test_the_stack_starts_from_a_cold_page_cache(running):
     drop.write_text("3\n")
     started = running.up("jupyter", timeout=180)
     assert started.returncode == 0, started.stdout + started.stderr
+
+
+def test_the_login_may_be_stored_as_a_bcrypt_hash(running, engine):
+    """An instance's password secret holds only the hash its user-data carried: the gateway and the dashboard
+    (which checks the login again) both take the password against it, and not the hash itself."""
+    secret = running.data_dir / ".tm351" / "password"
+    original = secret.read_text()
+    password = "Zq3-vN8_pL2xR7tY4kW9sB1m"
+    stored = hash_password(password)
+    gateway = container_of(engine, running, "gateway")
+    try:
+        secret.write_text(stored + "\n")  # in place: Compose's secret is a bind mount of this file
+        gateway.restart()  # the gateway reads the secret when it starts
+        api = "/dashboard/api/services"
+        assert wait_until(lambda: _status(running, api, password) == 200, timeout=30)
+        assert running.get(api, running.login(stored)).status_code == 401
+        assert running.get(api, running.login(original.strip())).status_code == 401
+    finally:
+        secret.write_text(original)
+        gateway.restart()
+    assert wait_until(lambda: _status(running, "/dashboard/api/services", original.strip()) == 200, timeout=30)
+
+
+def _status(stack, path: str, password: str) -> int:
+    try:
+        return stack.get(path, stack.login(password)).status_code
+    except requests.RequestException:
+        return 0

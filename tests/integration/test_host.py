@@ -4,24 +4,31 @@ runs the stack under tm351.service; provisioning again changes nothing a student
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
+import secrets
 import shutil
+import ssl
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
 import pytest
 import requests
+import urllib3
 import yaml
 
 from compose.catalogue import load_shelf
 from images.build import host_image_ref
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
+from provision.instance import InstanceConfig, hash_password, instance_user_data
+from provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, wait_until
 
@@ -58,7 +65,9 @@ def registry(engine, built, tmp_path_factory) -> Iterator[Registry]:
     if shutil.which("docker-registry") is None:
         pytest.fail("Debian's docker-registry package is missing: run .ci/run (it installs it).")
     folder = tmp_path_factory.mktemp("registry")
-    bridge = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    ipam = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]
+    # An engine started without a bridge IP setting may not report its gateway: the subnet's first address.
+    bridge = ipam.get("Gateway") or str(ipaddress.ip_network(ipam["Subnet"])[1])
     address = f"{bridge}:{free_port()}"
     subprocess.run(
         [
@@ -105,6 +114,14 @@ class Host:
     container: docker.models.containers.Container
     port: int
     student_dir: Path
+    seed: Path
+    # The host's port for each extra port of the machine: {443: 49153, ...}.
+    ports: dict[int, int] = field(default_factory=dict)
+
+    def reseed(self, user_data: str, instance_id: str) -> None:
+        """What launching an image gives a machine: a new instance id, and its own user-data."""
+        (self.seed / "user-data").write_text(user_data)
+        (self.seed / "meta-data").write_text(nocloud_meta_data(instance_id))
 
     def sh(self, command: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -148,8 +165,11 @@ def user_data(registry, built) -> str:
 
 
 @contextmanager
-def booted_host(engine, host_image: str, user_data: str, folder: Path) -> Iterator[Host]:
-    """A fresh emulated Debian host booting this user-data; removed with its engine's volume afterwards."""
+def booted_host(
+    engine, host_image: str, user_data: str, folder: Path, extra_ports: tuple[int, ...] = ()
+) -> Iterator[Host]:
+    """A fresh emulated Debian host booting this user-data, its port 35180 (and `extra_ports`) published on
+    loopback; removed with its engine's volume afterwards."""
     name = f"tm351-test-host-{uuid.uuid4().hex[:8]}"
     seed = folder / "seed"
     seed.mkdir()
@@ -158,19 +178,21 @@ def booted_host(engine, host_image: str, user_data: str, folder: Path) -> Iterat
     student_dir = folder / "TM351VCE"
     student_dir.mkdir()
     port = free_port()
+    ports = {inside: free_port() for inside in extra_ports}
+    published = [f"--publish=127.0.0.1:{outside}:{inside}" for inside, outside in ports.items()]
     engine_volume = f"{name}-engine"
     subprocess.run(
         [
             "docker", "run", "-d", "--name", name, *HOST_CONTAINER_ARGS,
             "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "-v", f"{seed}:{SEED_TARGET}:ro",
             "-v", f"{engine_volume}:{ENGINE_TARGET}", "-v", f"{student_dir}:/srv/TM351VCE",
-            "-p", f"127.0.0.1:{port}:35180", host_image,
+            "-p", f"127.0.0.1:{port}:35180", *published, host_image,
         ],
         check=True,
         capture_output=True,
     )  # fmt: skip
     try:
-        yield Host(engine.containers.get(name), port, student_dir)
+        yield Host(engine.containers.get(name), port, student_dir, seed, ports)
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
         subprocess.run(["docker", "volume", "rm", "-f", engine_volume], capture_output=True, check=False)
@@ -243,33 +265,119 @@ def test_provisioning_again_keeps_student_files_and_secrets(host):
     assert "kept.ipynb" in [item["name"] for item in listed["content"]]
 
 
-def test_a_baked_host_powers_off_without_secrets_and_makes_its_own_on_first_boot(
-    engine, host_image, registry, user_data, tmp_path
-):
-    """What an AMI bake does, on the emulated host: provision with --power-off, the machine stops by itself,
-    holding no secret and no running stack; its next boot (a machine made from the image) makes its own."""
+@dataclass
+class Baked:
+    """A host provisioned as an AMI bake does it, powered off by itself: the stand-in for a baked image."""
+
+    host: Host
+    user_data: str
+    listing: list[str]  # /opt/tm351 as the image holds it
+
+
+@pytest.fixture(scope="module")
+def baked(engine, host_image, registry, user_data, tmp_path_factory) -> Iterator[Baked]:
+    """One bake (of the images `user_data` pushed) for the tests of machines made from the image; they boot it
+    in the order of this file."""
     rendered = run_cli(
         "render", RECIPE, "--target", "cloud-init", "--power-off", "--registry", f"{registry.address}/test",
         "--registry-ca", str(registry.ca), env=registry.env,
     )  # fmt: skip
     assert rendered.returncode == 0, rendered.stdout + rendered.stderr
-    with booted_host(engine, host_image, rendered.stdout, tmp_path) as baked:
-        assert wait_until(lambda: _state(baked) == "exited", timeout=PROVISION_TIMEOUT_S, pause=3), _state(baked)
+    folder = tmp_path_factory.mktemp("baked")
+    with booted_host(engine, host_image, rendered.stdout, folder, extra_ports=(443, 80)) as host:
+        assert wait_until(lambda: _state(host) == "exited", timeout=PROVISION_TIMEOUT_S, pause=3), _state(host)
         archive = subprocess.run(
-            ["docker", "cp", f"{baked.container.id}:/opt/tm351", "-"], capture_output=True, check=False
+            ["docker", "cp", f"{host.container.id}:/opt/tm351", "-"], capture_output=True, check=False
         )
         listing = subprocess.run(["tar", "-t"], input=archive.stdout, capture_output=True, check=True).stdout.decode()
-        assert "tm351/compose.yaml" in listing
-        assert not [line for line in listing.splitlines() if line.startswith("tm351/secrets/")], listing
+        yield Baked(host, rendered.stdout, listing.splitlines())
 
-        baked.container.start()
-        assert wait_until(lambda: _answers_jupyter(baked), timeout=300, pause=3), baked.sh(
-            "journalctl --no-pager -u tm351 -n 40"
-        ).stdout
-        password = baked.password()
-        assert len(password) >= 16
-        assert password not in rendered.stdout
-        assert "ready for imaging" in baked.sh("cat /var/log/cloud-init-output.log").stdout
+
+def test_a_baked_host_powers_off_without_secrets_and_makes_its_own_on_first_boot(baked):
+    """What an AMI bake does, on the emulated host: provision with --power-off, the machine stops by itself,
+    holding no secret and no running stack; its next boot (a machine made from the image) makes its own."""
+    assert "tm351/compose.yaml" in baked.listing
+    assert "tm351/compose.tls.yaml" in baked.listing
+    assert not [line for line in baked.listing if line.startswith(("tm351/secrets/", "tm351/tls/"))], baked.listing
+
+    host = baked.host
+    host.container.start()
+    assert wait_until(lambda: _answers_jupyter(host), timeout=300, pause=3), host.sh(
+        "journalctl --no-pager -u tm351 -n 40"
+    ).stdout
+    password = host.password()
+    assert len(password) >= 16
+    assert password not in baked.user_data
+    assert "ready for imaging" in host.sh("cat /var/log/cloud-init-output.log").stdout
+
+
+def test_a_machine_made_from_the_image_serves_https_only_with_the_login_from_its_user_data(baked):
+    """`up --provider aws` on the emulated host: the image boots as a new instance whose user-data carries only
+    the login's hash; the student's computer pins the certificate the console reports, and logs in over it."""
+    host = baked.host
+    if _state(host) == "running":
+        host.container.stop(timeout=120)
+    password = secrets.token_urlsafe(18)
+    user_data = instance_user_data(InstanceConfig(hash_password(password)))
+    host.reseed(user_data, f"i-{uuid.uuid4().hex[:17]}")
+    host.container.start()
+    https = f"https://127.0.0.1:{host.ports[443]}"
+
+    def reported() -> str | None:
+        return fingerprint_from_console(host.sh("journalctl --no-pager -t tm351-provision").stdout)
+
+    def answers() -> bool:
+        try:
+            return reported() is not None and pinned_get(f"{https}/healthz", reported() or "").status == 200
+        except (urllib3.exceptions.HTTPError, FingerprintMismatch):
+            return False
+
+    assert wait_until(answers, timeout=300, pause=3), host.sh(
+        "journalctl --no-pager -u tm351 -n 60; cloud-init status --long"
+    ).stdout
+    fingerprint = reported() or ""
+    served = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", host.ports[443])))
+    assert fingerprint == normalise_fingerprint(hashlib.sha256(served).hexdigest())
+    # The stack may answer before cloud-init's last stage has ended.
+    finished = host.sh("timeout 120 cloud-init status --wait").stdout
+    assert "status: done" in finished, host.sh("cloud-init status --long").stdout
+
+    status = f"{https}/jupyter/api/status"
+    assert pinned_get(status, fingerprint, auth=("student", password)).status == 200
+    assert pinned_get(status, fingerprint).status == 401
+    assert pinned_get(status, fingerprint, auth=("student", "not-the-password")).status == 401
+    # The dashboard checks the login itself, against the same hash.
+    assert pinned_get(f"{https}/dashboard/api/services", fingerprint, auth=("student", password)).status == 200
+    with pytest.raises(FingerprintMismatch):
+        pinned_get(status, ":".join(["00"] * 32), auth=("student", password))
+
+    # Plain HTTP never asks for the login: it only redirects, on port 80 and on the usual port alike.
+    for port in (host.ports[80], host.port):
+        plain = requests.get(f"http://127.0.0.1:{port}/jupyter/api/status", allow_redirects=False, timeout=10)
+        assert plain.status_code == 301, plain.text
+        assert plain.headers["Location"] == "https://127.0.0.1/jupyter/api/status"
+        assert "WWW-Authenticate" not in plain.headers
+    # ...except for ACME's HTTP challenge, served from the host's webroot.
+    challenges = "/.well-known/acme-challenge"
+    host.sh(f"mkdir -p /opt/tm351/acme{challenges} && echo probe > /opt/tm351/acme{challenges}/t")
+    challenge = requests.get(f"http://127.0.0.1:{host.ports[80]}{challenges}/t", timeout=10)
+    assert (challenge.status_code, challenge.text) == (200, "probe\n")
+
+    # The key was made on the machine, for root alone; the user-data held neither it nor the password.
+    modes = host.sh("stat -c '%a %U' /opt/tm351/tls /opt/tm351/tls/key.pem").stdout.splitlines()
+    assert modes == ["700 root", "600 root"]
+    key = host.sh("cat /opt/tm351/tls/key.pem").stdout
+    assert "PRIVATE KEY" in key
+    assert "PRIVATE KEY" not in user_data and key.splitlines()[1] not in user_data
+    assert password not in user_data
+    assert host.sh("cat /opt/tm351/secrets/password").stdout.startswith("$2b$")
+    assert host.sh("docker exec tm351-gateway-1 stat -c '%a %U' /run/gateway/tls/key.pem").stdout.strip() == (
+        "600 www-data"
+    )
+    # Every start reports the same certificate: a student's pin stays valid across reboots.
+    again = host.sh("/opt/tm351/tls.sh")
+    assert again.returncode == 0, again.stderr
+    assert fingerprint_from_console(again.stdout) == fingerprint
 
 
 def _answers_jupyter(host: Host) -> bool:
@@ -284,6 +392,21 @@ def _answers_jupyter(host: Host) -> bool:
 def _state(host: Host) -> str:
     host.container.reload()
     return host.container.status
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"domain": "vce.example.org"}, {"domain": "vce.example.org", "acme_email": "tutor@example.org"}],
+)
+def test_cloud_init_accepts_the_instance_user_data(host_image, config, tmp_path):
+    (tmp_path / "user-data").write_text(instance_user_data(InstanceConfig(hash_password("x" * 24), **config)))
+    checked = subprocess.run(
+        ["docker", "run", "--rm", "-v", f"{tmp_path}:/check:ro", host_image,
+         "cloud-init", "schema", "--config-file", "/check/user-data"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Valid cloud-config" in checked.stdout
 
 
 @pytest.mark.parametrize("power_off", [False, True])
