@@ -55,10 +55,13 @@ certificate() {
         && openssl x509 -in "$TLS_DIR/cert.pem" -noout -checkend 86400 >/dev/null; then
         return 0
     fi
+    # With a domain too: the gateway's health check asks for it while Let's Encrypt has not answered yet.
+    local names
+    names="DNS:localhost${TM351_DOMAIN:+,DNS:$TM351_DOMAIN}$(public_names)"
     (
         umask 077
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 -subj /CN=tm351 \
-            -addext "subjectAltName=DNS:localhost$(public_names)" -addext "basicConstraints=critical,CA:FALSE" \
+            -addext "subjectAltName=$names" -addext "basicConstraints=critical,CA:FALSE" \
             -addext "keyUsage=critical,digitalSignature" -addext "extendedKeyUsage=serverAuth" \
             -keyout "$TLS_DIR/key.pem.new" -out "$TLS_DIR/cert.pem.new" 2>/dev/null
     )

@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import json
 import secrets
+import shlex
 import shutil
 import ssl
 import subprocess
@@ -27,7 +28,7 @@ import yaml
 from compose.catalogue import load_shelf
 from images.build import host_image_ref
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
-from provision.instance import InstanceConfig, hash_password, instance_user_data
+from provision.instance import InstanceConfig, hash_password, instance_env, instance_user_data
 from provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, wait_until
@@ -35,6 +36,7 @@ from tests.integration.conftest import free_port, wait_until
 pytestmark = pytest.mark.integration
 
 RECIPE = "jupyter"
+DOMAIN = "vce.example.org"
 PROVISION_TIMEOUT_S = 900
 CERTS_D = Path("/etc/docker/certs.d")
 
@@ -378,6 +380,26 @@ def test_a_machine_made_from_the_image_serves_https_only_with_the_login_from_its
     again = host.sh("/opt/tm351/tls.sh")
     assert again.returncode == 0, again.stderr
     assert fingerprint_from_console(again.stdout) == fingerprint
+
+
+def test_with_a_domain_the_stack_starts_on_a_certificate_of_its_own_until_lets_encrypt_answers(baked):
+    """TM351_TLS=acme: the gateway's health check asks for the domain, so the certificate the machine makes first
+    names it too, and the stack comes up (answering ACME's challenge on port 80) before certbot runs. certbot
+    itself does not run here: no ACME server is reachable."""
+    host = baked.host
+    if _state(host) != "running":
+        host.container.start()
+    env = instance_env(InstanceConfig(hash_password(secrets.token_urlsafe(18)), domain=DOMAIN))
+    host.sh(f"printf %s {shlex.quote(env)} > /opt/tm351/instance.env && rm -rf /opt/tm351/tls")
+    restarted = host.sh("systemctl restart tm351.service")
+    assert restarted.returncode == 0, host.sh("journalctl --no-pager -u tm351 -n 60").stdout
+    names = host.sh("openssl x509 -in /opt/tm351/tls/cert.pem -noout -ext subjectAltName").stdout
+    assert f"DNS:{DOMAIN}" in names and "DNS:localhost" in names
+    fingerprint = fingerprint_from_console(host.sh("journalctl --no-pager -t tm351-provision").stdout) or ""
+    assert pinned_get(f"https://127.0.0.1:{host.ports[443]}/healthz", fingerprint).status == 200
+    health = host.sh("docker inspect --format '{{.State.Health.Status}}' tm351-gateway-1").stdout.strip()
+    assert health == "healthy"
+    assert host.sh("systemctl is-enabled tm351-acme.service").stdout.strip() == "enabled"
 
 
 def _answers_jupyter(host: Host) -> bool:
