@@ -271,7 +271,8 @@ class StudentInstances:
             record.fingerprint = fingerprint
             self.store.save(record)
         health = record.url + "healthz"
-        waiter.until(f"Gateway at {record.url}", lambda: _health(health, record.fingerprint, domain), str, {"ok"})
+        answer = lambda: gateway_health(health, record.fingerprint, domain)  # noqa: E731
+        waiter.until(f"Gateway at {record.url}", answer, str, {"ok"})
         return record
 
     # -- stop, down, status -----------------------------------------------------------------------------
@@ -351,7 +352,7 @@ def _state(instance: dict) -> str:
     return instance["State"]["Name"]
 
 
-def _health(url: str, fingerprint: str, domain: str | None) -> str:
+def gateway_health(url: str, fingerprint: str, domain: str | None) -> str:
     """'ok' when the gateway answers; otherwise what went wrong, shown while waiting."""
     try:
         # With a domain, a public CA's certificate, checked as usual; otherwise the one the console reported.

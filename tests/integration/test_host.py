@@ -25,6 +25,7 @@ import requests
 import urllib3
 import yaml
 
+from ami.student import gateway_health
 from compose.catalogue import load_shelf
 from images.build import host_image_ref
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
@@ -352,6 +353,10 @@ def test_a_machine_made_from_the_image_serves_https_only_with_the_login_from_its
     assert pinned_get(f"{https}/dashboard/api/services", fingerprint, auth=("student", password)).status == 200
     with pytest.raises(FingerprintMismatch):
         pinned_get(status, ":".join(["00"] * 32), auth=("student", password))
+    # The health polling of `up --provider aws` itself, against this real gateway.
+    assert gateway_health(f"{https}/healthz", fingerprint, None) == "ok"
+    with pytest.raises(FingerprintMismatch):
+        gateway_health(f"{https}/healthz", ":".join(["00"] * 32), None)
 
     # Plain HTTP never asks for the login: it only redirects, on port 80 and on the usual port alike.
     for port in (host.ports[80], host.port):
