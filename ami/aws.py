@@ -131,3 +131,14 @@ def calling_aws(call: Callable[[], T], doing: str) -> T:
         return call()
     except AwsError as problem:
         raise OperationFailed(f"AWS refused {doing}: {error_text(problem)}") from None
+
+
+def image_or_none(client, image_id: str) -> dict | None:
+    """The AMI's description, or None when the id names no AMI in the client's region."""
+    try:
+        images = client.describe_images(ImageIds=[image_id])["Images"]
+    except botocore.exceptions.ClientError as problem:
+        if "NotFound" not in error_text(problem) and "Malformed" not in error_text(problem):
+            raise
+        images = []
+    return images[0] if images else None

@@ -7,7 +7,7 @@ import re
 import boto3
 import botocore.exceptions
 
-from ami.aws import ec2, error_text, ssm
+from ami.aws import ec2, image_or_none, ssm
 from compose.errors import UsageProblem
 
 DEBIAN_SSM_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
@@ -23,18 +23,13 @@ def resolve_base_ami(session: boto3.Session, base_ami: str) -> dict:
     if base_ami != "auto":
         if not _AMI_ID.match(base_ami):
             raise UsageProblem(f"--base-ami {base_ami!r} is not an AMI id: give ami-… or `auto` (Debian 12).")
-        try:
-            images = client.describe_images(ImageIds=[base_ami])["Images"]
-        except botocore.exceptions.ClientError as problem:
-            if "NotFound" not in error_text(problem) and "Malformed" not in error_text(problem):
-                raise
-            images = []
-        if not images:
+        image = image_or_none(client, base_ami)
+        if image is None:
             raise UsageProblem(
                 f"--base-ami {base_ami} does not exist in {region}: give a Debian 12 amd64 AMI of that region, "
                 "or `auto`."
             )
-        return images[0]
+        return image
     image_id = _from_ssm(session)
     if image_id:
         images = client.describe_images(ImageIds=[image_id])["Images"]

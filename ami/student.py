@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-import botocore.exceptions
 import requests
 from rich.console import Console
 
@@ -26,7 +25,7 @@ from ami.aws import (
     console_text,
     delete_security_group,
     ec2,
-    error_text,
+    image_or_none,
     tag_list,
     tags_of,
 )
@@ -87,23 +86,18 @@ class StudentInstances:
     def release_image(self, recipe: Recipe, ami: str) -> dict:
         """The AMI to launch: `latest` is the newest baked for the recipe (by tag), else the id given."""
         if ami != "latest":
-            try:
-                images = self.client.describe_images(ImageIds=[ami])["Images"]
-            except botocore.exceptions.ClientError as problem:
-                if "NotFound" not in error_text(problem) and "Malformed" not in error_text(problem):
-                    raise
-                images = []
-            if not images:
+            image = image_or_none(self.client, ami)
+            if image is None:
                 raise UsageProblem(
                     f"--ami {ami} does not exist in {self.region}: give an AMI baked by `bake`, or latest."
                 )
-            baked_for = tags_of(images[0]).get(RECIPE_TAG)
+            baked_for = tags_of(image).get(RECIPE_TAG)
             if baked_for and baked_for != recipe.name:
                 raise UsageProblem(
                     f"--ami {ami} was baked for recipe {baked_for}, not {recipe.name}: "
                     "name that recipe, or give another AMI."
                 )
-            return images[0]
+            return image
         images = self.client.describe_images(
             Owners=["self"],
             Filters=[
