@@ -61,9 +61,18 @@ if [ -s "$SOURCE_DIR/registry-ca.crt" ]; then
     # A registry with a private CA (a classroom mirror): the engine trusts it for that registry only.
     install -D -m 0644 "$SOURCE_DIR/registry-ca.crt" "/etc/docker/certs.d/$TM351_REGISTRY_HOST/ca.crt"
 fi
-systemctl enable --now docker >/dev/null 2>&1
-for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-docker info >/dev/null
+systemctl enable docker >/dev/null 2>&1
+# A first start may fail (an engine folder kept from an earlier machine, still settling): try again
+# for a minute before giving up, and then show why.
+for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    if ! systemctl is-active --quiet docker; then
+        systemctl reset-failed docker >/dev/null 2>&1 || true
+        systemctl start docker >/dev/null 2>&1 || true
+    fi
+    sleep 1
+done
+docker info >/dev/null || { journalctl --no-pager -u docker -n 30 >&2; false; }
 
 step="installing the Compose v2 plugin"
 if ! docker compose version >/dev/null 2>&1; then
