@@ -33,6 +33,7 @@ from images.base import DEFAULT_BASE_IMAGE
 from images.build import BuildOptions, build_apps, build_host_image
 from images.registry import default_lock, push_images
 from vagrant.driver import vagrant_password, vagrant_stack, vagrant_up, write_machine
+from vagrant.release.build import DEFAULT_DISK_GB, BoxFormat, vm_release
 from vagrant.render import AwsOptions, Provider
 
 app = typer.Typer(
@@ -216,6 +217,24 @@ def vagrant(
     aws = AwsOptions(region, instance_type, ami, key_pair, security_group)
     vagrantfile = write_machine(recipe, provider, output, data_dir, port, registry, registry_ca, aws)
     out.print(f"Wrote {vagrantfile}; start it with: cd {output} && vagrant up --provider {provider.value}")
+
+
+@app.command("vm-release")
+@reported
+def vm_release_command(
+    recipe: Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the boxes and their catalogue.")] = Path(
+        "release"
+    ),
+    box_format: Annotated[BoxFormat, typer.Option("--format", help="Which boxes to write.")] = BoxFormat.all,
+    disk_gb: Annotated[int, typer.Option("--disk-gb", min=4, help="The VM's disk, in GiB.")] = DEFAULT_DISK_GB,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Where -o will be served from [default: its file:// URL].")
+    ] = None,
+) -> None:
+    """Build a VM release as root: a Debian 12 disk with the recipe preloaded, as Vagrant boxes and a box catalogue."""
+    release = vm_release(recipe, output, box_format, disk_gb, base_url)
+    out.print(f"Add it with: vagrant box add {release.catalogue_url}; then: vagrant init {release.name} && vagrant up")
 
 
 @app.command()
