@@ -72,14 +72,34 @@ class HostProvider(StrEnum):
 
 StackProvider = Annotated[HostProvider, typer.Option("--provider", help="Where the stack runs.")]
 VagrantVm = Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant provider.")]
+ReleaseBoxOption = Annotated[
+    str | None,
+    typer.Option(
+        "--box",
+        help="virtualbox or libvirt: a VM release (from `vm-release`) instead of provisioning: "
+        "its box catalogue's URL or path, a .box file, or the name of a box already added.",
+    ),
+]
+NoKvm = Annotated[
+    bool,
+    typer.Option("--no-kvm", help="libvirt: emulate the CPU, where hardware virtualisation is missing (slow)."),
+]
+VagrantDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--vagrant-dir",
+        help="vagrant: the machine's folder [default: the current folder if it has a Vagrantfile, "
+        "else the one `up --provider vagrant` made].",
+    ),
+]
 
 
-def _stack_access(provider: HostProvider, vm: Provider) -> backups.StackAccess | None:
+def _stack_access(provider: HostProvider, vm: Provider, vagrant_dir: Path | None = None) -> backups.StackAccess | None:
     if provider is HostProvider.aws:
         raise UsageProblem(
             "backup and restore reach local and Vagrant stacks; on an AWS instance, download your files from Jupyter."
         )
-    return vagrant_stack(vm) if provider is HostProvider.vagrant else None
+    return vagrant_stack(vm, vagrant_dir) if provider is HostProvider.vagrant else None
 
 
 AwsRegion = Annotated[
@@ -212,11 +232,13 @@ def vagrant(
     ami: Annotated[str | None, typer.Option("--ami", help="aws: a Debian 12 AMI, or one baked by `bake`.")] = None,
     key_pair: Annotated[str | None, typer.Option("--key-pair", help="aws: an EC2 key pair, for SSH.")] = None,
     security_group: Annotated[str | None, typer.Option("--security-group", help="aws: a security group.")] = None,
+    box: ReleaseBoxOption = None,
+    no_kvm: NoKvm = False,
 ) -> None:
     """Write a Vagrantfile (and the provision/ files it runs) for a recipe on a Vagrant provider."""
     aws = AwsOptions(region, instance_type, ami, key_pair, security_group)
-    vagrantfile = write_machine(recipe, provider, output, data_dir, port, registry, registry_ca, aws)
-    out.print(f"Wrote {vagrantfile}; start it with: cd {output} && vagrant up --provider {provider.value}")
+    machine = write_machine(recipe, provider, output, data_dir, port, registry, registry_ca, aws, box, no_kvm)
+    out.print(f"Wrote {machine.vagrantfile}; start it with: cd {output} && vagrant up --provider {provider.value}")
 
 
 @app.command("vm-release")
@@ -252,6 +274,8 @@ def up(
         ),
     ] = HostProvider.local,
     vm: Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant provider.")] = Provider.virtualbox,
+    box: ReleaseBoxOption = None,
+    no_kvm: NoKvm = False,
     region: AwsRegion = None,
     instance_type: Annotated[
         str, typer.Option("--instance-type", help="aws: the instance type.")
@@ -282,7 +306,7 @@ def up(
         _cloud_up(recipe, student, options)
         return
     if provider is HostProvider.vagrant:
-        url = vagrant_up(recipe, vm, data_dir, port)
+        url = vagrant_up(recipe, vm, data_dir, port, box=box, emulated=no_kvm)
         hint = f"python tasks.py password --provider vagrant --vm {vm.value}"
     else:
         url = stack.up(recipe, data_dir, port, expose_db, force)
@@ -405,9 +429,10 @@ def backup(
     ] = None,
     provider: StackProvider = HostProvider.local,
     vm: VagrantVm = Provider.virtualbox,
+    vagrant_dir: VagrantDir = None,
 ) -> None:
     """Write one archive of every database of the running stack and the notebooks and data folders."""
-    out.print(f"Backed up to {backups.backup(data_dir, output, _stack_access(provider, vm))}")
+    out.print(f"Backed up to {backups.backup(data_dir, output, _stack_access(provider, vm, vagrant_dir))}")
 
 
 @app.command()
@@ -418,10 +443,11 @@ def restore(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before overwriting.")] = False,
     provider: StackProvider = HostProvider.local,
     vm: VagrantVm = Provider.virtualbox,
+    vagrant_dir: VagrantDir = None,
 ) -> None:
     """Restore a backup into the running stack (asks before it overwrites anything)."""
     confirm = lambda question: _confirmed(question, yes)  # noqa: E731
-    manifest = backups.restore(archive, data_dir, confirm, _stack_access(provider, vm))
+    manifest = backups.restore(archive, data_dir, confirm, _stack_access(provider, vm, vagrant_dir))
     out.print(f"Restored the backup of {manifest.created} (databases: {', '.join(manifest.databases) or 'none'}).")
 
 
@@ -603,6 +629,7 @@ def password(
     ] = False,
     provider: Annotated[HostProvider, typer.Option("--provider", help="Where the stack runs.")] = HostProvider.local,
     vm: Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant provider.")] = Provider.virtualbox,
+    vagrant_dir: VagrantDir = None,
     region: AwsRegion = None,
     student: Student = None,
 ) -> None:
@@ -613,7 +640,7 @@ def password(
         print(student_commands.password(region, student))
         return
     if provider is HostProvider.vagrant:
-        print(vagrant_password(vm))
+        print(vagrant_password(vm, vagrant_dir))
         return
     if reset:
         restarted = stack.reset_password(data_dir)

@@ -28,11 +28,14 @@ from provision.bundle import (
 )
 from provision.cloud_init import render_cloud_config, to_user_data
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
+from vagrant.release.boxes import FORWARD_ID
+from vagrant.release_box import ReleaseBox
 
 TEMPLATE = Path(__file__).with_name("Vagrantfile.j2")
 BOXES = {"virtualbox": "bento/debian-12", "libvirt": "debian/bookworm64"}
 MACHINE = "tm351"  # the machine's name in the Vagrantfile
 OS_MEMORY_MIB = 768  # Debian, the Docker engine and headroom, beside the recipe's own budget
+CONSOLE_LOG = "console.log"  # a libvirt machine's serial console, beside its Vagrantfile
 
 
 class Provider(StrEnum):
@@ -59,6 +62,8 @@ class VagrantOptions:
     port: int
     settings: HostSettings
     aws: AwsOptions = AwsOptions()
+    release_box: ReleaseBox | None = None  # a box made by `vm-release`, instead of provisioning a base box
+    emulated: bool = False  # libvirt without KVM: QEMU emulates the CPU
 
 
 def vm_memory_mib(shelf: Shelf, recipe: Recipe) -> int:
@@ -71,6 +76,13 @@ def machine_name(recipe: Recipe, out_dir: Path) -> str:
     return f"tm351-{recipe.name}-{hashlib.sha256(str(out_dir.absolute()).encode()).hexdigest()[:8]}"
 
 
+def check_machine_options(provider: Provider, release_box: bool, emulated: bool) -> None:
+    if release_box and provider not in (Provider.virtualbox, Provider.libvirt):
+        raise UsageProblem("--box is a VM release: use it with --provider virtualbox or --provider libvirt.")
+    if emulated and provider is not Provider.libvirt:
+        raise UsageProblem("--no-kvm is for --provider libvirt (VirtualBox and the others choose for themselves).")
+
+
 def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Path:
     """Write the folder `vagrant up` runs in; returns the Vagrantfile's path."""
     provider = options.provider
@@ -78,15 +90,19 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
         raise UsageProblem("--provider aws needs --registry: an instance pulls the images, it cannot load them.")
     if provider is Provider.aws and not options.aws.ami:
         raise UsageProblem("--provider aws needs --ami: a Debian 12 AMI id, or one baked by `python tasks.py bake`.")
+    check_machine_options(provider, options.release_box is not None, options.emulated)
     out_dir = options.out_dir.absolute()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageProblem(f"-o {out_dir} is a file: give a folder for the Vagrantfile.")
-    files = host_bundle(shelf, recipe, options.settings)
-    write_bundle(files, out_dir / "provision")
+    files = [] if options.release_box else host_bundle(shelf, recipe, options.settings)
     archive = None
-    if not options.settings.images and provider is not Provider.aws:
-        archive = IMAGES_ARCHIVE
-        save_images(shelf, recipe, out_dir / "provision" / archive)
+    if options.release_box is None:
+        write_bundle(files, out_dir / "provision")
+        if not options.settings.images and provider is not Provider.aws:
+            archive = IMAGES_ARCHIVE
+            save_images(shelf, recipe, out_dir / "provision" / archive)
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
     name = machine_name(recipe, out_dir)
     host_image = None
     if provider is Provider.docker:
@@ -106,6 +122,10 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
             provider=provider.value,
             url=vagrant_url(shelf, recipe, options.port),
             box=BOXES.get(provider.value, ""),
+            release_box=options.release_box,
+            emulated=options.emulated,
+            forward_id=FORWARD_ID,
+            console_log=CONSOLE_LOG,
             guest_port=shelf.defaults.port,
             host_port=options.port,
             data_dir=str(options.data_dir.expanduser().absolute()),

@@ -49,12 +49,17 @@ def test_libvirt_metadata_gives_the_disk_size_in_whole_gb():
 def test_box_vagrantfile_forwards_the_gateway_and_syncs_the_student_folder(provider, tmp_path):
     vagrantfile = box_vagrantfile(provider, SETTINGS)
     assert 'config.vm.network "forwarded_port", guest: 35180, host: 35180, host_ip: "127.0.0.1"' in vagrantfile
+    # A Vagrantfile using the box moves the port by giving the same id (the default id is the host port).
+    assert "auto_correct: true, id: 'tm351-gateway'" in vagrantfile
     assert "config.vm.synced_folder student_folder, '/srv/TM351VCE', create: true" in vagrantfile
     assert "ENV.fetch(\"TM351_DATA_DIR\", File.join(Dir.home, 'TM351VCE'))" in vagrantfile
     assert f'config.vm.provider "{provider}"' in vagrantfile
     assert "memory = 1280" in vagrantfile
-    assert 'run: "always"' in vagrantfile and "systemctl restart tm351.service" in vagrantfile
-    assert ('type: "9p"' in vagrantfile) == (provider == "libvirt")
+    assert 'run: "always"' in vagrantfile and "systemctl restart --no-block tm351.service" in vagrantfile
+    assert vagrantfile.index("rm -f /run/tm351-ready") < vagrantfile.index("systemctl restart")
+    # virtiofs, not 9p: libvirt's own user cannot write to a student's folder.
+    assert ('type: "virtiofs"' in vagrantfile) == (provider == "libvirt")
+    assert ('lv.memorybacking :access, mode: "shared"' in vagrantfile) == (provider == "libvirt")
     assert ("uid=3510" in vagrantfile) == (provider == "virtualbox")
     if shutil.which("ruby"):
         (tmp_path / "Vagrantfile").write_text(vagrantfile)

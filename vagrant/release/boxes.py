@@ -19,6 +19,10 @@ GIB = 1024**3
 LIBVIRT_DISK = "box.img"
 VIRTUALBOX_DISK = "box-disk001.vmdk"
 CPUS = 2
+# The gateway's forwarded port, by id: a Vagrantfile using the box replaces it by giving the same id.
+FORWARD_ID = "tm351-gateway"
+# Made by the release's banner.sh when the stack is up; the box's provisioner removes it before restarting.
+READY_FILE = "/run/tm351-ready"
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,9 @@ def box_vagrantfile(provider: str, settings: BoxSettings) -> str:
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - Ruby, not HTML
     environment.filters["rb"] = _ruby_string
     template = environment.from_string(TEMPLATE.read_text(encoding="utf-8"))
-    return template.render(provider=provider, cpus=CPUS, **settings.__dict__)
+    return template.render(
+        provider=provider, cpus=CPUS, forward_id=FORWARD_ID, ready_file=READY_FILE, **settings.__dict__
+    )
 
 
 def libvirt_box(disk: Path, virtual_size_bytes: int, settings: BoxSettings, box: Path) -> Path:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where a student running this VM looks: the login prompt of every console (/etc/issue.d) and the serial console.
 # Usage: banner.sh login   after the secrets exist: the address and the password (on the serial console once a boot)
-#        banner.sh ready   after the stack started: the TM351-PROVISION line that says the machine is ready
+#        banner.sh ready   after the stack started: the TM351-PROVISION line that says the machine is ready,
+#                          and /run/tm351-ready (vagrant/release/boxes.py READY_FILE) for whoever waits on it
 # The password stays out of the journal.
 set -euo pipefail
 
@@ -34,6 +35,7 @@ case "${1:-}" in
         line="TM351-PROVISION: OK: the stack is up at $TM351_URL"
         logger -t tm351-provision "$line"
         serial "$line"
+        touch /run/tm351-ready
         ;;
     *)
         echo "usage: $0 login|ready" >&2
