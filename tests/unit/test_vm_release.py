@@ -55,7 +55,9 @@ def test_box_vagrantfile_forwards_the_gateway_and_syncs_the_student_folder(provi
     assert "ENV.fetch(\"TM351_DATA_DIR\", File.join(Dir.home, 'TM351VCE'))" in vagrantfile
     assert f'config.vm.provider "{provider}"' in vagrantfile
     assert "memory = 1280" in vagrantfile
-    assert 'run: "always"' in vagrantfile and "systemctl restart --no-block tm351.service" in vagrantfile
+    assert 'run: "always"' in vagrantfile and "if systemctl restart tm351.service; then" in vagrantfile
+    # The restart waits for the boot's own start to end, and only then forgets that start's ready file.
+    assert vagrantfile.index("= activating ]") < vagrantfile.index("rm -f /run/tm351-ready")
     assert vagrantfile.index("rm -f /run/tm351-ready") < vagrantfile.index("systemctl restart")
     # virtiofs, not 9p: libvirt's own user cannot write to a student's folder.
     assert ('type: "virtiofs"' in vagrantfile) == (provider == "libvirt")
