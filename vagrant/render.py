@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-import jinja2
-
 from compose.catalogue import Recipe, Shelf
 from compose.engine import docker_client
 from compose.errors import OperationFailed, UsageProblem
@@ -30,6 +28,7 @@ from provision.cloud_init import render_cloud_config, to_user_data
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
 from vagrant.release.boxes import FORWARD_ID
 from vagrant.release_box import ReleaseBox
+from vagrant.ruby_template import ruby_template
 
 TEMPLATE = Path(__file__).with_name("Vagrantfile.j2")
 BOXES = {"virtualbox": "bento/debian-12", "libvirt": "debian/bookworm64"}
@@ -116,7 +115,7 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
     options.data_dir.mkdir(parents=True, exist_ok=True)
     vagrantfile = out_dir / "Vagrantfile"
     vagrantfile.write_text(
-        _template().render(
+        ruby_template(TEMPLATE).render(
             recipe=recipe.name,
             version=shelf.version,
             provider=provider.value,
@@ -171,14 +170,3 @@ def save_images(shelf: Shelf, recipe: Recipe, archive: Path) -> None:
     if not finished.ok:
         raise OperationFailed(f"Saving the images into {archive} failed; full log: {finished.log}")
     stamp.write_text(identity, encoding="utf-8")
-
-
-def _ruby_string(value: object) -> str:
-    """A single-quoted Ruby literal: nothing in it is interpolated."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _template() -> jinja2.Template:
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - Ruby, not HTML
-    environment.filters["rb"] = _ruby_string
-    return environment.from_string(TEMPLATE.read_text(encoding="utf-8"))

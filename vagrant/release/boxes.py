@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from vagrant.release.ovf import Machine, render_ovf
+from vagrant.ruby_template import ruby_template
 
 TEMPLATE = Path(__file__).with_name("box_Vagrantfile.j2")
 GIB = 1024**3
@@ -55,10 +54,7 @@ def metadata(provider: str, virtual_size_bytes: int) -> dict[str, Any]:
 
 
 def box_vagrantfile(provider: str, settings: BoxSettings) -> str:
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - Ruby, not HTML
-    environment.filters["rb"] = _ruby_string
-    template = environment.from_string(TEMPLATE.read_text(encoding="utf-8"))
-    return template.render(
+    return ruby_template(TEMPLATE).render(
         provider=provider, cpus=CPUS, forward_id=FORWARD_ID, ready_file=READY_FILE, **settings.__dict__
     )
 
@@ -117,8 +113,3 @@ def _plain_member(member: tarfile.TarInfo) -> tarfile.TarInfo:
     member.uname = member.gname = ""
     member.mode = 0o644
     return member
-
-
-def _ruby_string(value: object) -> str:
-    """A single-quoted Ruby literal: nothing in it is interpolated."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
