@@ -53,6 +53,10 @@ def ssm(session: boto3.Session, region: str | None = None):
     return session.client("ssm", region_name=region or session.region_name, config=_CLIENT_CONFIG)
 
 
+def error_code(problem: botocore.exceptions.ClientError) -> str:
+    return problem.response.get("Error", {}).get("Code", "")
+
+
 def error_text(problem: BaseException) -> str:
     """One line from an AWS error: its code and message, without botocore's operation preamble."""
     if isinstance(problem, botocore.exceptions.ClientError):

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ami.access import resolve_cidr
-from ami.aws import VERSION_TAG, error_text, tags_of
+from ami.aws import VERSION_TAG, error_code, error_text, tags_of
 from ami.roster import RosterRow
 from ami.sizing import check_instance_type
 from ami.student import LaunchSpec, Outcome, StudentInstances
@@ -30,7 +30,17 @@ from compose.catalogue import Recipe, Shelf
 from compose.errors import UsageProblem
 
 DEFAULT_CONCURRENCY = 16
-THROTTLED = ("Throttling", "RequestLimitExceeded", "ThrottlingException", "TooManyRequestsException")
+# Refusals that say "not now" rather than "no": throttling and AWS's own passing failures.
+PASSING = (
+    "Throttling",
+    "RequestLimitExceeded",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+)
 CREDENTIAL_COLUMNS = ("student_id", "email", "url", "password")
 
 
@@ -42,7 +52,7 @@ class FleetOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     wait: bool = True
     polling: Polling = field(default_factory=lambda: Polling(interval_s=10, timeout_s=1800))
-    attempts: int = 5  # per student, beyond botocore's own retries, when AWS keeps throttling
+    attempts: int = 5  # per student, beyond botocore's own retries, while AWS keeps saying "not now"
 
 
 @dataclass
@@ -54,6 +64,19 @@ class FleetResult:
     @property
     def failures(self) -> list[Outcome]:
         return [outcome for outcome in self.outcomes if outcome.action == "failed"]
+
+
+def _passing(problem: Exception) -> bool:
+    """Worth another try once botocore's own retries are spent: throttling, AWS's 5xx, a lost connection."""
+    if isinstance(problem, botocore.exceptions.ClientError):
+        return error_code(problem) in PASSING
+    return isinstance(problem, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError))
+
+
+def _one_line(problem: Exception) -> str:
+    if isinstance(problem, botocore.exceptions.ClientError):
+        return error_text(problem)
+    return f"{type(problem).__name__}: {problem}"
 
 
 def check_options(rows: list[RosterRow], options: FleetOptions) -> None:
@@ -120,18 +143,16 @@ class Fleet:
         instance, group = instances.get(row.student_id), groups.get(row.student_id)
         for attempt in range(self.options.attempts):
             try:
+                if attempt:
+                    # What the last try made is found again rather than made twice.
+                    instance = self.students.instances([row.student_id]).get(row.student_id)
+                    group = self.students.groups([row.student_id]).get(row.student_id)
                 return self.students.ensure(row.student_id, spec, cidr, email=row.email, instance=instance, group=group)
-            except botocore.exceptions.ClientError as problem:
-                code = problem.response.get("Error", {}).get("Code", "")
-                if code not in THROTTLED or attempt == self.options.attempts - 1:
-                    return Outcome(row.student_id, "failed", error=error_text(problem))
+            except Exception as problem:  # one student's failure must not stop the class
+                if not _passing(problem) or attempt == self.options.attempts - 1:
+                    return Outcome(row.student_id, "failed", error=_one_line(problem))
                 # Exponential backoff with jitter, so the threads do not all come back at once.
                 self.sleep(min(30.0, 2.0**attempt) * (0.5 + random.random()))  # noqa: S311 - not for secrets
-                # What the last try made is found again rather than made twice.
-                instance = self.students.instances([row.student_id]).get(row.student_id)
-                group = self.students.groups([row.student_id]).get(row.student_id)
-            except Exception as problem:  # one student's failure must not stop the class
-                return Outcome(row.student_id, "failed", error=f"{type(problem).__name__}: {problem}")
         return Outcome(row.student_id, "failed", error="gave up")
 
     def _wait_running(self, instance_ids: list[str]) -> None:

@@ -7,11 +7,12 @@ pins. Everything is found again by the `tm351:student` tag, so a second `up` nev
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import requests
 from rich.console import Console
 
@@ -25,6 +26,7 @@ from ami.aws import (
     console_text,
     delete_security_group,
     ec2,
+    error_code,
     image_or_none,
     tag_list,
     tags_of,
@@ -181,20 +183,45 @@ class StudentInstances:
         if spec.domain and spec.acme_from:
             wanted.add((HTTP_PORT, spec.acme_from))
         if group is None:
-            group_id = self.client.create_security_group(
-                GroupName=f"tm351-student-{student}",
-                Description=f"TM351 instance of {student}: HTTPS (and its redirect) from chosen networks only",
-                TagSpecifications=[{"ResourceType": "security-group", "Tags": tag_list(self._tags(student, spec))}],
-            )["GroupId"]
-            have: set[tuple[int, str]] = set()
-        else:
-            group_id = group["GroupId"]
-            have = _rules_of(group)
+            group = self._create_group(student, spec)
+        group_id = group["GroupId"]
+        have = _rules_of(group)
+        # A change whose answer was lost and retried finds itself already made: that is the wanted state.
         if have - wanted:
-            self.client.revoke_security_group_ingress(GroupId=group_id, IpPermissions=_permissions(have - wanted))
+            _unless(
+                "InvalidPermission.NotFound",
+                lambda: self.client.revoke_security_group_ingress(
+                    GroupId=group_id, IpPermissions=_permissions(have - wanted)
+                ),
+            )
         if wanted - have:
-            self.client.authorize_security_group_ingress(GroupId=group_id, IpPermissions=_permissions(wanted - have))
+            _unless(
+                "InvalidPermission.Duplicate",
+                lambda: self.client.authorize_security_group_ingress(
+                    GroupId=group_id, IpPermissions=_permissions(wanted - have)
+                ),
+            )
         return group_id
+
+    def _create_group(self, student: str, spec: LaunchSpec) -> dict:
+        """A new group for the student, or the one its name already names (EC2 groups take no idempotency token,
+        so a create retried after a lost answer meets the group the first try made)."""
+        name = f"tm351-student-{student}"
+        tags = tag_list(self._tags(student, spec))
+        try:
+            group_id = self.client.create_security_group(
+                GroupName=name,
+                Description=f"TM351 instance of {student}: HTTPS (and its redirect) from chosen networks only",
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+            )["GroupId"]
+            return {"GroupId": group_id, "IpPermissions": []}
+        except botocore.exceptions.ClientError as problem:
+            if error_code(problem) != "InvalidGroup.Duplicate":
+                raise
+        found = self.client.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])
+        group = found["SecurityGroups"][0]
+        self.client.create_tags(Resources=[group["GroupId"]], Tags=tags)  # so lookups by tag find it from now on
+        return group
 
     def _launch(self, record: StudentRecord, spec: LaunchSpec) -> dict:
         config = InstanceConfig(hash_password(record.password), domain=spec.domain, acme_email=spec.acme_email)
@@ -356,6 +383,15 @@ def gateway_health(url: str, fingerprint: str, domain: str | None) -> str:
     except Exception as problem:  # any other failure means "not yet"; the last one is shown
         return f"not answering ({type(problem).__name__})"
     return "ok" if status == 200 else f"HTTP {status}"
+
+
+def _unless(code: str, call: Callable[[], object]) -> None:
+    """Make an AWS call; the given error code means it was already done."""
+    try:
+        call()
+    except botocore.exceptions.ClientError as problem:
+        if error_code(problem) != code:
+            raise
 
 
 def _rules_of(group: dict) -> set[tuple[int, str]]:

@@ -10,11 +10,14 @@ import threading
 from pathlib import Path
 
 import botocore.exceptions
+import pytest
 from rich.console import Console
 
 from ami.aws import STUDENT_TAG, tags_of
-from ami.fleet import FleetOptions
+from ami.fleet import Fleet, FleetOptions
 from ami.fleet_commands import fleet_up
+from ami.roster import read_roster
+from compose.catalogue import load_shelf
 from tests.aws.conftest import baked_ami
 from tests.aws.test_student import student_groups, students_instances
 from tests.conftest import run_cli
@@ -131,7 +134,9 @@ def test_one_failing_student_does_not_stop_the_class_and_a_re_run_completes_it(a
     options = FleetOptions(allow_cidr=CIDR)
     quiet = Console(quiet=True)
     first = fleet_up(roster, None, None, options, credentials, quiet, session=session)
-    assert [(o.student, o.action) for o in first.failures] == [("s123", "failed")]
+    assert [(o.student, o.action) for o in first.failures] == [("s123", "failed")], [
+        (o.student, o.error) for o in first.failures
+    ]
     assert "injected for s123" in first.failures[0].error
     assert refused == ["s123"]  # not a throttle: not retried
     assert len(students_instances(aws)) == CLASS_SIZE - 1
@@ -144,25 +149,63 @@ def test_one_failing_student_does_not_stop_the_class_and_a_re_run_completes_it(a
     assert "launched now" in result.stdout and "already running" in result.stdout
 
 
-def test_throttling_is_retried_with_backoff(aws, tmp_path):
+PASSING_FAILURES = {
+    "throttled": botocore.exceptions.ClientError(
+        {"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}}, "RunInstances"
+    ),
+    "aws-internal-error": botocore.exceptions.ClientError(
+        {"Error": {"Code": "InternalError", "Message": "An internal error has occurred"}}, "RunInstances"
+    ),
+    "connection-lost": botocore.exceptions.EndpointConnectionError(endpoint_url="https://ec2.example"),
+}
+
+
+@pytest.mark.parametrize("failure", PASSING_FAILURES.values(), ids=PASSING_FAILURES.keys())
+def test_passing_failures_are_retried_with_backoff(aws, tmp_path, failure):
     baked_ami(aws)
     roster = write_roster(tmp_path / "roster.csv", 5)
     session = aws.session()
-    throttled = {"count": 0}
+    refused = {"count": 0}
     lock = threading.Lock()
 
-    def throttle_twice(**_: object) -> None:
+    def refuse_twice(**_: object) -> None:
         with lock:
-            throttled["count"] += 1
-            if throttled["count"] > 2:
+            refused["count"] += 1
+            if refused["count"] > 2:
                 return
-        raise botocore.exceptions.ClientError(
-            {"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}}, "RunInstances"
-        )
+        raise failure
 
-    session.events.register("before-call.ec2.RunInstances", throttle_twice)
+    session.events.register("before-call.ec2.RunInstances", refuse_twice)
+    pauses: list[float] = []
     options = FleetOptions(allow_cidr=CIDR, concurrency=1, attempts=4)
-    result = fleet_up(roster, None, None, options, tmp_path / "c.csv", Console(quiet=True), session=session)
+    shelf = load_shelf()
+    fleet = Fleet(shelf, shelf.recipe(None), session, options, Console(quiet=True), pauses.append)
+    result = fleet.up(read_roster(roster))
     assert result.failures == []
     assert len(students_instances(aws)) == 5
-    assert throttled["count"] == 7  # two refusals, each retried after a pause, then five launches
+    assert refused["count"] == 7  # two refusals, each retried after a pause, then five launches
+    assert len(pauses) == 2 and pauses[1] > pauses[0] / 3  # backoff: 1 s then 2 s, each with jitter of ±50 %
+
+
+def test_a_group_made_by_a_try_whose_answer_was_lost_is_used_not_refused(aws, tmp_path):
+    """EC2 groups take no idempotency token: a create retried after a lost answer meets the group it made."""
+    baked_ami(aws)
+    roster = write_roster(tmp_path / "roster.csv", 3)
+    session = aws.session()
+    lost: list[str] = []
+
+    def lose_first_answer(response: object = None, **_: object) -> float | None:
+        if response is not None and not lost:
+            lost.append("answer")
+            return 0  # botocore sends the same request again at once, as after a dropped connection
+        return None
+
+    session.events.register("needs-retry.ec2.CreateSecurityGroup", lose_first_answer)
+    options = FleetOptions(allow_cidr=CIDR, concurrency=1)
+    result = fleet_up(roster, None, None, options, tmp_path / "c.csv", Console(quiet=True), session=session)
+    assert lost == ["answer"]
+    assert result.failures == [], [(o.student, o.error) for o in result.failures]
+    groups = {tags_of(g)[STUDENT_TAG]: g for g in student_groups(aws)}
+    assert sorted(groups) == ["s000", "s001", "s002"]  # found by tag, so re-runs and `down` find it too
+    assert {p["FromPort"] for p in groups["s000"]["IpPermissions"]} == {80, 443}
+    assert len(students_instances(aws)) == 3
