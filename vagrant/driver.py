@@ -47,8 +47,9 @@ def machine_dir(vm: Provider) -> Path:
 @dataclass(frozen=True)
 class WrittenMachine:
     vagrantfile: Path
-    recipe: Recipe
     release_box: ReleaseBox | None
+    port: int  # the gateway's port on this computer
+    url: str  # where the student opens the stack
 
 
 def write_machine(
@@ -82,7 +83,7 @@ def write_machine(
     _check_same_source(out_dir, provider, _source(chosen))
     vagrantfile = render_vagrant(shelf, recipe, options)
     (out_dir / SOURCE_FILE).write_text(_source(chosen) + "\n", encoding="utf-8")
-    return WrittenMachine(vagrantfile, recipe, chosen)
+    return WrittenMachine(vagrantfile, chosen, options.port, vagrant_url(shelf, recipe, options.port))
 
 
 def _recipe_of(shelf: Shelf, recipe_name: str | None, box: ReleaseBox | None) -> Recipe:
@@ -126,9 +127,7 @@ def vagrant_up(
     if vm is Provider.aws:
         raise UsageProblem("--vm aws is not for students: use `python tasks.py up --provider aws`.")
     vagrant = _vagrant_cli()
-    shelf = load_shelf()
     folder = out_dir or machine_dir(vm)
-    port = port or shelf.defaults.port
     machine = write_machine(recipe_name, vm, folder, data_dir, port, registry, box=box, emulated=emulated)
     if machine.release_box:
         _add_box(vagrant, machine.release_box, vm)
@@ -139,7 +138,7 @@ def vagrant_up(
         raise OperationFailed(
             f"`vagrant up --provider {vm.value}` failed in {folder}; full log: {finished.log}", "\n".join(finished.tail)
         )
-    health = f"http://127.0.0.1:{port}/healthz"
+    health = f"http://127.0.0.1:{machine.port}/healthz"
     log_hint = f"see the provisioning log with `{' '.join(_inside(vm, folder, PROVISION_LOG))}` in {folder}"
     if vm is Provider.libvirt:
         log_hint += f" (its console: {folder / CONSOLE_LOG})"
@@ -151,7 +150,7 @@ def vagrant_up(
     # A machine provisioned before (halted, then up again) starts its service at boot.
     if not wait_with_progress(lambda: _answers(health), "Waiting for the gateway", GATEWAY_TIMEOUT_S):
         raise OperationFailed(f"The stack is provisioned but its gateway does not answer on {health}; {log_hint}.")
-    return vagrant_url(shelf, machine.recipe, port)
+    return machine.url
 
 
 class _Outcome:

@@ -89,13 +89,13 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
         raise UsageProblem("--provider aws needs --registry: an instance pulls the images, it cannot load them.")
     if provider is Provider.aws and not options.aws.ami:
         raise UsageProblem("--provider aws needs --ami: a Debian 12 AMI id, or one baked by `python tasks.py bake`.")
-    check_machine_options(provider, options.release_box is not None, options.emulated)
     out_dir = options.out_dir.absolute()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageProblem(f"-o {out_dir} is a file: give a folder for the Vagrantfile.")
-    files = [] if options.release_box else host_bundle(shelf, recipe, options.settings)
+    files = []
     archive = None
     if options.release_box is None:
+        files = host_bundle(shelf, recipe, options.settings)
         write_bundle(files, out_dir / "provision")
         if not options.settings.images and provider is not Provider.aws:
             archive = IMAGES_ARCHIVE
