@@ -24,14 +24,15 @@ from ami.views import cloud_status_table, fleet_failures_table, fleet_status_tab
 from ami.waiting import Polling
 from compose import backup as backups
 from compose import stack
-from compose.catalogue import load_shelf, shelf_summary
-from compose.errors import OperationFailed, UsageProblem
 from compose.publish import publish_shelf
 from compose.targets import Target, render_target
 from compose.views import shelf_tables, status_table
 from images.base import DEFAULT_BASE_IMAGE
 from images.build import BuildOptions, build_apps, build_host_image
 from images.registry import default_lock, push_images
+from shelf.catalogue import load_shelf, shelf_summary
+from shelf.constants import DEFAULT_INSTANCE_TYPE
+from shelf.errors import OperationFailed, UsageProblem
 from vagrant.driver import vagrant_password, vagrant_stack, vagrant_up, write_machine
 from vagrant.release.build import DEFAULT_DISK_GB, BoxFormat, vm_release
 from vagrant.render import AwsOptions, Provider
@@ -279,7 +280,7 @@ def up(
     region: AwsRegion = None,
     instance_type: Annotated[
         str, typer.Option("--instance-type", help="aws: the instance type.")
-    ] = student_commands.DEFAULT_INSTANCE_TYPE,
+    ] = DEFAULT_INSTANCE_TYPE,
     ami: Annotated[str, typer.Option("--ami", help="aws: an AMI baked by `bake`, or latest.")] = "latest",
     allow_cidr: Annotated[
         str, typer.Option("--allow-cidr", help="aws: the network allowed in (CIDR), or auto: your public address.")
@@ -475,7 +476,9 @@ def bake(
     registry: Registry = None,
     registry_ca: RegistryCa = None,
     base_ami: Annotated[str, typer.Option("--base-ami", help="A Debian 12 amd64 AMI id, or auto.")] = "auto",
-    instance_type: Annotated[str, typer.Option("--instance-type", help="The bake instance's type.")] = "t3.micro",
+    instance_type: Annotated[
+        str, typer.Option("--instance-type", help="The bake instance's type.")
+    ] = DEFAULT_INSTANCE_TYPE,
     copy_to: Annotated[
         list[str] | None, typer.Option("--copy-to", help="Also copy the AMI to this region (repeatable).")
     ] = None,
@@ -565,9 +568,7 @@ def fleet_up(
     roster: Roster = ...,  # type: ignore[assignment]
     recipe: Annotated[str | None, typer.Option("--recipe", help="A recipe from `list` [default: the default].")] = None,
     region: AwsRegion = None,
-    instance_type: Annotated[
-        str, typer.Option("--instance-type", help="The instance type.")
-    ] = student_commands.DEFAULT_INSTANCE_TYPE,
+    instance_type: Annotated[str, typer.Option("--instance-type", help="The instance type.")] = DEFAULT_INSTANCE_TYPE,
     ami: Annotated[str, typer.Option("--ami", help="An AMI baked by `bake`, or latest.")] = "latest",
     allow_cidr: Annotated[
         str | None, typer.Option("--allow-cidr", help="Network allowed in, for rows without allow_cidr (or auto).")

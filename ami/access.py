@@ -7,7 +7,7 @@ import os
 
 import requests
 
-from compose.errors import UsageProblem
+from shelf.errors import UsageProblem
 
 # AWS's own echo service: it answers with the caller's public IPv4 address and nothing else.
 ADDRESS_ECHO_URL = "https://checkip.amazonaws.com"

@@ -9,7 +9,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from compose.errors import OperationFailed, UsageProblem
+from shelf.errors import OperationFailed, UsageProblem
 
 TAG_PREFIX = "tm351:"
 ROLE_TAG = "tm351:role"

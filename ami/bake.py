@@ -32,10 +32,11 @@ from ami.aws import (
 from ami.base_ami import resolve_base_ami
 from ami.steps import Step, StepResult, run_steps
 from ami.waiting import Clock, Polling, Waiter
-from compose.catalogue import Recipe, Shelf
-from compose.errors import UsageProblem
 from provision.bundle import host_bundle, host_settings
 from provision.cloud_init import USER_DATA_LIMIT, render_cloud_config, to_user_data
+from shelf.catalogue import Recipe, Shelf
+from shelf.constants import DEFAULT_INSTANCE_TYPE
+from shelf.errors import UsageProblem
 
 ROOT_VOLUME_GIB = 16  # the engine, the recipe's images and room for an upgrade
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -51,7 +52,7 @@ class BakeOptions:
     registry: str | None
     registry_ca: Path | None = None
     base_ami: str = "auto"
-    instance_type: str = "t3.micro"
+    instance_type: str = DEFAULT_INSTANCE_TYPE
     copy_to: tuple[str, ...] = ()
     share: tuple[str, ...] = ()
     name: str | None = None

@@ -11,8 +11,8 @@ from ami.aws import aws_session, calling_aws
 from ami.bake import Bake, BakeOptions
 from ami.retention import Release, list_releases, prune, to_prune
 from ami.waiting import Polling
-from compose.catalogue import load_shelf
-from compose.errors import UsageProblem
+from shelf.catalogue import load_shelf
+from shelf.errors import UsageProblem
 
 
 def bake(

@@ -26,8 +26,9 @@ from ami.roster import RosterRow
 from ami.sizing import check_instance_type
 from ami.student import LaunchSpec, Outcome, StudentInstances
 from ami.waiting import Polling, Waiter
-from compose.catalogue import Recipe, Shelf
-from compose.errors import UsageProblem
+from shelf.catalogue import Recipe, Shelf
+from shelf.constants import DEFAULT_INSTANCE_TYPE
+from shelf.errors import UsageProblem
 
 DEFAULT_CONCURRENCY = 16
 # Refusals that say "not now" rather than "no": throttling and AWS's own passing failures.
@@ -46,7 +47,7 @@ CREDENTIAL_COLUMNS = ("student_id", "email", "url", "password")
 
 @dataclass(frozen=True)
 class FleetOptions:
-    instance_type: str = "t3.micro"
+    instance_type: str = DEFAULT_INSTANCE_TYPE
     ami: str = "latest"
     allow_cidr: str | None = None  # for rows without their own allow_cidr
     concurrency: int = DEFAULT_CONCURRENCY

@@ -10,8 +10,8 @@ from rich.console import Console
 from ami.aws import aws_session, calling_aws
 from ami.fleet import Fleet, FleetOptions, FleetResult
 from ami.roster import RosterRow, read_roster
-from compose.catalogue import load_shelf
-from compose.errors import UsageProblem
+from shelf.catalogue import load_shelf
+from shelf.errors import UsageProblem
 
 
 def _fleet(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ami.access import parse_cidr
 from ami.student_store import STUDENT_ID
-from compose.errors import UsageProblem
+from shelf.errors import UsageProblem
 
 COLUMNS = ("student_id", "email", "allow_cidr")
 

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from ami.aws import error_text
 from ami.waiting import Clock
-from compose.errors import OperationFailed, UsageProblem
+from shelf.errors import OperationFailed, UsageProblem
 
 
 @dataclass

@@ -33,10 +33,10 @@ from ami.aws import (
 )
 from ami.student_store import StudentRecord, StudentStore
 from ami.waiting import Clock, Polling, Waiter
-from compose.catalogue import Recipe
-from compose.errors import UsageProblem
 from provision.instance import InstanceConfig, hash_password, instance_user_data
 from provision.tls import FingerprintMismatch, fingerprint_from_console, pinned_get
+from shelf.catalogue import Recipe
+from shelf.errors import UsageProblem
 
 HTTPS_PORT = 443
 HTTP_PORT = 80  # redirects to HTTPS only (and answers ACME's challenge with --domain)

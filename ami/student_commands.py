@@ -16,13 +16,13 @@ from ami.sizing import check_instance_type
 from ami.student import LaunchSpec, Outcome, StudentInstances
 from ami.student_store import STUDENT_ID, StudentRecord
 from ami.waiting import Polling, WaitFailed, WaitTimedOut
-from compose.catalogue import load_shelf
-from compose.errors import OperationFailed, UsageProblem
 from provision.tls import FingerprintMismatch, fingerprint_from_console
+from shelf.catalogue import load_shelf
+from shelf.constants import DEFAULT_INSTANCE_TYPE
+from shelf.errors import OperationFailed, UsageProblem
 
 T = TypeVar("T")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-DEFAULT_INSTANCE_TYPE = "t3.micro"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from rich.console import Console  # noqa: E402
 
 from ami.bake import Bake, BakeOptions  # noqa: E402
 from ami.waiting import Polling  # noqa: E402
-from compose.catalogue import load_shelf  # noqa: E402
+from shelf.catalogue import load_shelf  # noqa: E402
 
 REGION = "eu-west-2"
 REGISTRY = "registry.example.org/bench"

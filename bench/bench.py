@@ -22,8 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from compose.catalogue import load_shelf  # noqa: E402
-from compose.engine import docker_client  # noqa: E402
+from shelf.catalogue import load_shelf  # noqa: E402
+from shelf.engine import docker_client  # noqa: E402
 
 PROJECT = "tm351-bench"
 

@@ -29,7 +29,7 @@ from rich.console import Console  # noqa: E402
 from ami.aws import RECIPE_TAG, ROLE_TAG, VERSION_TAG, tag_list  # noqa: E402
 from ami.fleet import DEFAULT_CONCURRENCY, Fleet, FleetOptions  # noqa: E402
 from ami.roster import read_roster  # noqa: E402
-from compose.catalogue import load_shelf  # noqa: E402
+from shelf.catalogue import load_shelf  # noqa: E402
 
 RECIPE = "jupyter"
 

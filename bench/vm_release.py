@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from compose.catalogue import load_shelf  # noqa: E402
+from shelf.catalogue import load_shelf  # noqa: E402
 from vagrant.release.boxes import LIBVIRT_DISK  # noqa: E402
 from vagrant.release.build import DEFAULT_DISK_GB, BoxFormat, vm_release  # noqa: E402
 from vagrant.render import vm_memory_mib  # noqa: E402

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from compose.catalogue import Backup, Shelf, VolumeKind, load_shelf
-from compose.engine import compose_cli, docker_client
-from compose.errors import OperationFailed, UsageProblem
-from compose.progress import console
 from compose.render import StackOptions
-from compose.stack import PROJECT_LABEL, current_project
+from compose.stack import current_project
+from shelf import labels
+from shelf.catalogue import Backup, Shelf, VolumeKind, load_shelf
+from shelf.engine import compose_cli, docker_client
+from shelf.errors import OperationFailed, UsageProblem
+from shelf.labels import PROJECT_LABEL
+from shelf.progress import console
 
 FORMAT = "tm351-backup"
 FORMAT_VERSION = 1
@@ -194,10 +196,10 @@ def _running_apps(shelf: Shelf, access: StackAccess) -> dict[str, tuple[str, str
     ids = access.run("ps", "-q", "--filter", f"label={PROJECT_LABEL}={access.project}").split()
     running = {}
     for container in json.loads(access.run("inspect", *ids)) if ids else []:
-        labels = container["Config"].get("Labels") or {}
-        app = labels.get("org.tm351.app", "")
+        container_labels = container["Config"].get("Labels") or {}
+        app = container_labels.get(labels.APP, "")
         if container["State"]["Status"] == "running" and app in shelf.apps:
-            running[app] = (container["Id"], labels.get("org.tm351.recipe", ""))
+            running[app] = (container["Id"], container_labels.get(labels.RECIPE, ""))
     return running
 
 

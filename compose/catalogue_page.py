@@ -7,8 +7,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from compose.catalogue import Recipe, Shelf, VolumeKind
 from compose.gateway import routed_apps
+from shelf.catalogue import Recipe, Shelf, VolumeKind
 
 TEMPLATES = Path(__file__).parent / "shelf_templates"
 

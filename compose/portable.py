@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compose.catalogue import Recipe, Shelf
-from compose.render import SECRETS_FOLDER, StackOptions, app_secrets, recipe_secrets, render_compose
+from compose.render import StackOptions, app_secrets, recipe_secrets, render_compose
+from shelf import labels
+from shelf.catalogue import Recipe, Shelf
+from shelf.constants import SECRETS_FOLDER
 
 DATA_DIR = "${TM351_DATA_DIR:-./TM351VCE}"
 PORT = "${TM351_PORT:-35180}"
@@ -47,7 +49,7 @@ def portable_project(shelf: Shelf, recipe: Recipe, images: dict[str, str], proje
             service["environment"] |= {"NB_UID": UID, "NB_GID": GID}
         if service.pop("secrets", None):
             volume = f"secrets-{app.name}"
-            volumes[volume] = {"labels": {"org.tm351.project": project}}
+            volumes[volume] = {"labels": {labels.PROJECT: project}}
             service.setdefault("volumes", []).append(
                 {"type": "volume", "source": volume, "target": "/run/secrets", "read_only": True}
             )
@@ -103,5 +105,5 @@ def _secrets_service(shelf: Shelf, recipe: Recipe, images: dict[str, str]) -> di
         "security_opt": ["no-new-privileges:true"],
         "volumes": mounts,
         "restart": "no",
-        "labels": {"org.tm351.role": "makes the install's secrets on first start"},
+        "labels": {labels.ROLE: "makes the install's secrets on first start"},
     }

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from compose.catalogue import Recipe, Shelf
 from compose.catalogue_page import TEMPLATES, index_page, logo_path, logo_svg, portainer_feed
 from compose.portable import portable_project
-from compose.render import StackOptions, entrance_url, recipe_secrets, to_yaml
+from compose.render import StackOptions, entrance_url, recipe_secrets
 from compose.swarm import ROUTES_FILE, SECRETS_DIR, swarm_stack
 from images.registry import check_registry, pinned_images
+from shelf.catalogue import Recipe, Shelf
+from shelf.serialise import to_yaml
 
 DEFAULT_BASE_URL = "https://example.org/tm351-shelf"
 

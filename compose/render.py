@@ -7,13 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from compose.catalogue import App, Recipe, Shelf, VolumeKind
 from compose.gateway import CONFIG_NAME, ROUTES_TARGET, render_routes, routed_apps
-
-DEFAULT_PROJECT = "tm351"
-SECRETS_FOLDER = ".tm351"
+from shelf import labels
+from shelf.catalogue import App, Recipe, Shelf, VolumeKind
+from shelf.constants import DEFAULT_PROJECT, SECRETS_FOLDER
 
 
 @dataclass(frozen=True)
@@ -122,22 +119,6 @@ def _use_host_variables(document: dict[str, Any], shelf: Shelf, apps: list[App])
             service["group_add"] = [f"${{{HOST_DOCKER_GID}}}"]
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (the gateway's routes) as readable literal blocks."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def to_yaml(document: dict[str, Any]) -> str:
-    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
-
-
 def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, Any]:
     check = app.healthcheck
     service: dict[str, Any] = {
@@ -154,14 +135,14 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
         "mem_limit": f"{app.memory_mib}m",
         "labels": {
             **_project_labels(shelf, recipe, options),
-            "org.tm351.app": app.name,
-            "org.tm351.url": entrance_url(shelf, recipe, options),
+            labels.APP: app.name,
+            labels.URL: entrance_url(shelf, recipe, options),
             "org.opencontainers.image.title": f"tm351-{app.name}",
             "org.opencontainers.image.description": app.description,
             "org.opencontainers.image.version": shelf.version,
-            "org.tm351.memory_mib": str(app.memory_mib),
-            **({"org.tm351.path": app.path} if app.path and not app.gateway else {}),
-            **({"org.tm351.essential": "true"} if app.essential else {}),
+            labels.MEMORY_MIB: str(app.memory_mib),
+            **({labels.PATH: app.path} if app.path and not app.gateway else {}),
+            **({labels.ESSENTIAL: "true"} if app.essential else {}),
         },
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
@@ -228,7 +209,7 @@ def _mount(kind: VolumeKind, source: str, target: str, options: StackOptions) ->
 
 
 def _project_labels(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[str, str]:
-    return {"org.tm351.project": options.project, "org.tm351.recipe": recipe.name, "org.tm351.version": shelf.version}
+    return {labels.PROJECT: options.project, labels.RECIPE: recipe.name, labels.VERSION: shelf.version}
 
 
 def _duration(seconds: float) -> str:

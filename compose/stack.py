@@ -13,27 +13,28 @@ from pathlib import Path
 import docker
 from docker.models.containers import Container
 
-from compose.catalogue import Recipe, Shelf, load_shelf
-from compose.engine import compose_cli, docker_client
-from compose.errors import OperationFailed, UsageProblem
-from compose.progress import LOG_DIR, run_with_progress
 from compose.render import (
-    DEFAULT_PROJECT,
     StackOptions,
     app_secrets,
     entrance_url,
     recipe_secrets,
     render_compose,
-    to_yaml,
 )
-from compose.student_folder import LOGIN_SECRET, StudentFolder
+from compose.student_folder import StudentFolder
 from images.build import ensure_images
 from images.dashboard.tm351_dashboard.services import Stack as ServiceView
+from shelf.catalogue import Recipe, Shelf, load_shelf
+from shelf.constants import DEFAULT_PROJECT, HOST_RESERVE_MIB, LOGIN_SECRET
+from shelf.engine import compose_cli, docker_client
+from shelf.errors import OperationFailed, UsageProblem
+from shelf.labels import APP as APP_LABEL
+from shelf.labels import PROJECT_LABEL, SERVICE_LABEL
+from shelf.labels import RECIPE as RECIPE_LABEL
+from shelf.labels import URL as URL_LABEL
+from shelf.progress import LOG_DIR, run_with_progress
+from shelf.serialise import to_yaml
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 WAIT_MARGIN_S = 60
-HOST_RESERVE_MIB = 256  # what the host's own system needs beside the stack
 FAILED_LOG_LINES = 25
 
 
@@ -112,7 +113,7 @@ def status() -> StackStatus:
         ServiceStatus(name=service.name, state=service.state, health=service.health, memory_mib=service.memory_mib)
         for service in ServiceView(client, current_project()).services()
     ]
-    return StackStatus(recipe=labels.get("org.tm351.recipe"), url=labels.get("org.tm351.url"), services=services)
+    return StackStatus(recipe=labels.get(RECIPE_LABEL), url=labels.get(URL_LABEL), services=services)
 
 
 def logs(app: str | None, lines: int, follow: bool) -> int:
@@ -179,11 +180,11 @@ def reset_password(data_dir: Path | None) -> list[str]:
     ]
     if not running:
         return []
-    recipe = shelf.recipe(running[0].labels.get("org.tm351.recipe"))
+    recipe = shelf.recipe(running[0].labels.get(RECIPE_LABEL))
     users = [
         container
         for container in running
-        if LOGIN_SECRET in app_secrets(shelf, recipe, shelf.app(container.labels.get("org.tm351.app", "")))
+        if LOGIN_SECRET in app_secrets(shelf, recipe, shelf.app(container.labels.get(APP_LABEL, "")))
     ]
     for container in users:
         container.restart()

@@ -7,8 +7,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from compose.errors import UsageProblem
-from compose.render import SECRETS_FOLDER
+from shelf.constants import SECRETS_FOLDER
+from shelf.errors import UsageProblem
 
 SECRET_BYTES = 24  # 32 URL-safe characters
 
@@ -71,7 +71,3 @@ class StudentFolder:
 
 def _new_secret() -> str:
     return secrets.token_urlsafe(SECRET_BYTES) + "\n"
-
-
-# What a student logs in with at the gateway.
-LOGIN_SECRET = "password"  # noqa: S105 - the name of a file, not a password

@@ -5,11 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from compose.catalogue import load_shelf
-from compose.render import StackOptions, render_compose, to_yaml
+from compose.render import StackOptions, render_compose
 from images.registry import pinned_images
 from provision.bundle import host_bundle, host_settings
 from provision.cloud_init import render_cloud_config, to_user_data
+from shelf.catalogue import load_shelf
+from shelf.serialise import to_yaml
 
 
 class Target(StrEnum):

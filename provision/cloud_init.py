@@ -8,11 +8,11 @@ from typing import Any
 
 import yaml
 
-from provision.bundle import INSTALL_DIR, BundleFile
+from provision.bundle import BundleFile
+from shelf.constants import INSTALL_DIR, PROVISIONED_MARKER
 
 # EC2 refuses user-data above 16 KiB, so files travel gzip-compressed.
 USER_DATA_LIMIT = 16 * 1024
-PROVISIONED_MARKER = "/var/lib/tm351/provisioned"
 
 
 def render_cloud_config(files: list[BundleFile], power_off: bool = False) -> dict[str, Any]:

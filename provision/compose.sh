@@ -3,7 +3,9 @@
 # When /opt/tm351/instance.env turns TLS on, the gateway's HTTPS override joins compose.yaml.
 set -euo pipefail
 
-INSTALL_DIR=/opt/tm351
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/settings.env"
+INSTALL_DIR=$TM351_INSTALL_DIR
 if [ -r "$INSTALL_DIR/instance.env" ]; then
     set -a
     # shellcheck source=/dev/null

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import bcrypt
 
-from provision.bundle import INSTALL_DIR
 from provision.cloud_init import to_user_data
+from shelf.constants import HOST_SECRETS_DIR, INSTALL_DIR, LOGIN_SECRET
 
-PASSWORD_PATH = INSTALL_DIR / "secrets" / "password"
+PASSWORD_PATH = HOST_SECRETS_DIR / LOGIN_SECRET
 INSTANCE_ENV_PATH = INSTALL_DIR / "instance.env"
 # nginx's auth_basic checks the hash on every request, so it must be cheap. The password is a generated
 # 24-character random secret (about 144 bits): no offline guessing gets near it, whatever the cost factor,

@@ -7,13 +7,16 @@
 # Re-running upgrades in place: existing secrets, student files and database volumes are kept.
 set -Eeuo pipefail
 
-INSTALL_DIR=/opt/tm351
-STATE_DIR=/var/lib/tm351
-MARKER="$STATE_DIR/provisioned"
-SERVICE_USER=tm351
-SERVICE_UID=3510  # fixed, so a VM's synced folder can be mounted for it before it exists
 SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 step="reading settings"
+# Paths, the service user and its fixed uid come from settings.env, rendered from the shelf's constants.
+# shellcheck source=/dev/null
+. "$SOURCE_DIR/settings.env"
+INSTALL_DIR=$TM351_INSTALL_DIR
+STATE_DIR=$TM351_STATE_DIR
+MARKER=$TM351_MARKER
+SERVICE_USER=$TM351_SERVICE_USER
+SERVICE_UID=$TM351_SERVICE_UID
 
 report() {
     # One line a person or the baking command can find on the console and in the journal.
@@ -31,9 +34,6 @@ failed() {
     exit "$status"
 }
 trap failed ERR
-
-# shellcheck source=/dev/null
-. "$SOURCE_DIR/settings.env"
 
 step="checking the host"
 [ "$(id -u)" -eq 0 ] || { echo "provision.sh must run as root (sudo $0)" >&2; exit 2; }

@@ -4,14 +4,13 @@
 # gets its own secrets on its first boot, never the ones of the machine the image was made on.
 set -euo pipefail
 
-INSTALL_DIR=/opt/tm351
-SERVICE_USER=tm351
 # shellcheck source=/dev/null
-. "$INSTALL_DIR/settings.env"
+. "$(dirname "${BASH_SOURCE[0]}")/settings.env"
+SERVICE_USER=$TM351_SERVICE_USER
 
-install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$INSTALL_DIR/secrets"
+install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$TM351_SECRETS_DIR"
 for name in $TM351_SECRETS; do
-    secret="$INSTALL_DIR/secrets/$name"
+    secret="$TM351_SECRETS_DIR/$name"
     if [ ! -s "$secret" ]; then
         (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$secret")
     fi

@@ -8,7 +8,9 @@
 #   tls.sh deploy  certbot's deploy hook (first issue and every renewal): install it, restart the gateway.
 set -euo pipefail
 
-INSTALL_DIR=/opt/tm351
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/settings.env"
+INSTALL_DIR=$TM351_INSTALL_DIR
 TLS_DIR=$INSTALL_DIR/tls
 ACME_DIR=$INSTALL_DIR/acme
 IMDS=http://169.254.169.254/latest
@@ -17,8 +19,6 @@ if [ -r "$INSTALL_DIR/instance.env" ]; then
     # shellcheck source=/dev/null
     . "$INSTALL_DIR/instance.env"
 fi
-# shellcheck source=/dev/null
-. "$INSTALL_DIR/settings.env"
 case "${TM351_TLS:-}" in
     "") exit 0 ;;
     self-signed | acme) ;;

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compose.backup import StackAccess
-from compose.catalogue import Recipe, Shelf, load_shelf
-from compose.errors import OperationFailed, UsageProblem
-from compose.progress import LOG_DIR, run_with_progress, wait_with_progress
-from provision.bundle import HOST_PROJECT, INSTALL_DIR, host_settings
+from provision.bundle import host_settings
+from shelf.catalogue import Recipe, Shelf, load_shelf
+from shelf.constants import HOST_PROJECT, HOST_SECRETS_DIR, LOGIN_SECRET, PROVISIONED_MARKER
+from shelf.constants import STATE_DIR as HOST_STATE_DIR
+from shelf.errors import OperationFailed, UsageProblem
+from shelf.progress import LOG_DIR, run_with_progress, wait_with_progress
 from vagrant.release.boxes import READY_FILE
 from vagrant.release_box import ReleaseBox, release_box
 from vagrant.render import (
@@ -32,11 +34,10 @@ from vagrant.render import (
 
 STATE_DIR = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "tm351" / "vagrant"
 PROVISION_TIMEOUT_S = 20 * 60  # a VM's first boot installs the engine and loads the images
-LOGIN_SECRET_PATH = INSTALL_DIR / "secrets" / "password"
+LOGIN_SECRET_PATH = HOST_SECRETS_DIR / LOGIN_SECRET
 GATEWAY_TIMEOUT_S = 180
 PROVISION_LOG = "journalctl --no-pager -t tm351-provision -u tm351"
-PROVISIONED_MARKER = "/var/lib/tm351/provisioned"
-FAILED_MARKER = "/var/lib/tm351/provision-failed"
+FAILED_MARKER = HOST_STATE_DIR / "provision-failed"
 SOURCE_FILE = "source.txt"  # what the machine in a folder is made from: a base box provisioned, or a release box
 
 

@@ -9,23 +9,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from compose.catalogue import Recipe, Shelf
-from compose.engine import docker_client
-from compose.errors import OperationFailed, UsageProblem
-from compose.progress import LOG_DIR, run_with_progress
 from compose.render import StackOptions, entrance_url
 from images.build import ensure_host_image, ensure_images
 from provision.bundle import (
-    HOST_DATA_DIR,
     IMAGES_ARCHIVE,
-    INSTALL_DIR,
-    SERVICE_UID,
     HostSettings,
     host_bundle,
     write_bundle,
 )
 from provision.cloud_init import render_cloud_config, to_user_data
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
+from shelf.catalogue import Recipe, Shelf
+from shelf.constants import HOST_DATA_DIR, HOST_SECRETS_DIR, SERVICE_UID
+from shelf.engine import docker_client
+from shelf.errors import OperationFailed, UsageProblem
+from shelf.progress import LOG_DIR, run_with_progress
 from vagrant.release.boxes import FORWARD_ID
 from vagrant.release_box import ReleaseBox
 from vagrant.ruby_template import ruby_template
@@ -136,7 +134,7 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
             host_image=host_image,
             images_archive=archive,
             engine_mount=f"{name}-engine:{ENGINE_TARGET}",
-            secrets_mount=f"{name}-secrets:{INSTALL_DIR / 'secrets'}",
+            secrets_mount=f"{name}-secrets:{HOST_SECRETS_DIR}",
             seed_target=SEED_TARGET,
             host_run_args=HOST_CONTAINER_ARGS,
             region=options.aws.region,

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from ami.base_ami import DEBIAN_OWNER
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 from tests.integration.conftest import free_port
 
 REGION = "eu-west-2"

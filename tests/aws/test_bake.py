@@ -17,8 +17,8 @@ from ami.aws import BAKE_TAG, ROLE_TAG, delete_image, tags_of
 from ami.bake import Bake, BakeOptions, provisioning_outcome
 from ami.steps import StepFailed
 from ami.waiting import Clock, Polling
-from compose.catalogue import load_shelf
-from compose.errors import UsageProblem
+from shelf.catalogue import load_shelf
+from shelf.errors import UsageProblem
 from tests.aws.conftest import NEW_DEBIAN, RECIPE, REGION, REGISTRY, Aws
 from tests.conftest import run_cli
 

@@ -17,7 +17,7 @@ from ami.aws import STUDENT_TAG, tags_of
 from ami.fleet import Fleet, FleetOptions
 from ami.fleet_commands import fleet_up
 from ami.roster import read_roster
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 from tests.aws.conftest import baked_ami
 from tests.aws.test_student import student_groups, students_instances
 from tests.conftest import run_cli

@@ -14,7 +14,7 @@ import pytest
 
 from ami.aws import OWNER_TAG, RECIPE_TAG, ROLE_TAG, STUDENT_TAG, VERSION_TAG, tags_of
 from ami.sizing import check_instance_type
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 from tests.aws.conftest import REGION, Aws, baked_ami
 from tests.conftest import run_cli
 

@@ -15,7 +15,7 @@ import docker
 import pytest
 import requests
 
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 from tests.integration.jupyter_kernel import Execution, execute
 

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from compose.catalogue import load_shelf
 from compose.gateway import render_routes
 from provision.instance import hash_password
 from provision.tls import normalise_fingerprint, pinned_get
+from shelf.catalogue import load_shelf
 from tests.integration.conftest import free_port, wait_until
 
 pytestmark = pytest.mark.integration

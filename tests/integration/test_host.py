@@ -26,11 +26,11 @@ import urllib3
 import yaml
 
 from ami.student import gateway_health
-from compose.catalogue import load_shelf
 from images.build import host_image_ref
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
 from provision.instance import InstanceConfig, hash_password, instance_env, instance_user_data
 from provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
+from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, wait_until
 

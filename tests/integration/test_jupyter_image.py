@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from compose.catalogue import load_shelf
-from compose.render import StackOptions, recipe_secrets, render_compose, to_yaml
+from compose.render import StackOptions, recipe_secrets, render_compose
 from compose.student_folder import StudentFolder
+from shelf.catalogue import load_shelf
+from shelf.serialise import to_yaml
 from tests.integration.conftest import Stack, free_port, remove_project
 from tests.integration.jupyter_kernel import execute
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 import websocket
 
-from compose.catalogue import load_shelf
-from compose.progress import LOG_DIR
+from shelf.catalogue import load_shelf
+from shelf.progress import LOG_DIR
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, remove_project
 

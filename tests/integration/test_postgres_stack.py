@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import yaml
 
-from compose.catalogue import SHELF_PATH
+from shelf.catalogue import SHELF_PATH
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, wait_until
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, wait_until
 from vagrant.render import machine_name

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose.catalogue import SHELF_PATH, ShelfError, VolumeKind, load_shelf, shelf_summary
+from shelf.catalogue import SHELF_PATH, ShelfError, VolumeKind, load_shelf, shelf_summary
 
 VALID = yaml.safe_load(SHELF_PATH.read_text())
 

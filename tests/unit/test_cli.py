@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 
 
 def test_list_json_shape(cli):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from compose.catalogue import load_shelf
-from compose.errors import UsageProblem
 from compose.stack import HOST_RESERVE_MIB, _check_memory
+from shelf.catalogue import load_shelf
+from shelf.errors import UsageProblem
 
 
 def test_a_recipe_that_fits_is_accepted():

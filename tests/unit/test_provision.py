@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose.catalogue import load_shelf
-from compose.errors import UsageProblem
 from images.registry import check_registry, pinned_images
 from provision.bundle import HostSettings, host_bundle
 from provision.cloud_init import USER_DATA_LIMIT, render_cloud_config, to_user_data
+from shelf.catalogue import load_shelf
+from shelf.errors import UsageProblem
 from vagrant.render import AwsOptions, Provider, VagrantOptions, render_vagrant, vm_memory_mib
 
 SHELF = load_shelf()

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from compose.catalogue import load_shelf
+from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 
 SHELF = load_shelf()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compose.errors import UsageProblem
+from shelf.errors import UsageProblem
 from vagrant.release_box import ReleaseBox, release_box
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose.catalogue import SHELF_PATH, load_shelf
-from compose.render import StackOptions, entrance_url, render_compose, to_yaml
+from compose.render import StackOptions, entrance_url, render_compose
 from compose.student_folder import StudentFolder
+from shelf.catalogue import SHELF_PATH, load_shelf
+from shelf.serialise import to_yaml
 
 OPTIONS = StackOptions(data_dir=Path("/home/ada/TM351VCE"), port=40123, host="127.0.0.1", uid=1234, gid=999)
 

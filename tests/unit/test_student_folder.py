@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from compose.errors import UsageProblem
 from compose.student_folder import StudentFolder
+from shelf.errors import UsageProblem
 
 
 def test_prepare_makes_folders_and_a_private_secret(tmp_path):

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from compose.errors import UsageProblem
+from shelf.errors import UsageProblem
 from tests.conftest import run_cli
 from vagrant.release import disk, spec
 from vagrant.release.boxes import BoxSettings, box_vagrantfile, metadata

@@ -13,18 +13,16 @@ from pathlib import Path
 
 from rich.table import Table
 
-from compose.catalogue import Recipe, Shelf, load_shelf
-from compose.errors import UsageProblem
-from compose.progress import LOG_DIR, console
 from provision.bundle import (
-    HOST_DATA_DIR,
     IMAGES_ARCHIVE,
-    INSTALL_DIR,
-    SERVICE_UID,
     HostSettings,
     host_bundle,
     write_bundle,
 )
+from shelf.catalogue import Recipe, Shelf, load_shelf
+from shelf.constants import HOST_DATA_DIR, HOST_SECRETS_DIR, LOGIN_SECRET, SERVICE_UID
+from shelf.errors import UsageProblem
+from shelf.progress import LOG_DIR, console
 from vagrant.release.boxes import BoxSettings, box_file_name, libvirt_box, virtualbox_box
 from vagrant.release.catalogue import (
     CHECKSUMS,
@@ -170,7 +168,7 @@ def _box_settings(shelf: Shelf, recipe: Recipe, box_name: str, url: str) -> BoxS
         service_uid=SERVICE_UID,
         folders=tuple(shelf.student_folders),
         memory_mib=vm_memory_mib(shelf, recipe),
-        login_file=str(INSTALL_DIR / "secrets" / "password"),
+        login_file=str(HOST_SECRETS_DIR / LOGIN_SECRET),
     )
 
 

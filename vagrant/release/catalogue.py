@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from compose.errors import UsageProblem
+from shelf.errors import UsageProblem
 
 CHECKSUMS = "SHA256SUMS"
 

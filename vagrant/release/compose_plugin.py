@@ -9,8 +9,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from compose.errors import OperationFailed
-from provision.bundle import COMPOSE_PLUGIN_SHA256, COMPOSE_PLUGIN_URL
+from shelf.constants import COMPOSE_PLUGIN_SHA256, COMPOSE_PLUGIN_URL
+from shelf.errors import OperationFailed
 
 BINARY = "src/compose/docker-compose"  # its path in the archive, under the archive's top folder
 

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from compose.errors import OperationFailed, UsageProblem
-from compose.progress import LOG_DIR, run_with_progress
+from shelf.errors import OperationFailed, UsageProblem
+from shelf.progress import LOG_DIR, run_with_progress
 from vagrant.release.spec import spec_yaml
 
 GIB = 1024**3

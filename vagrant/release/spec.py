@@ -11,10 +11,11 @@ from typing import Any
 
 import yaml
 
+from shelf.constants import DEBIAN_MIRROR as MIRROR
+from shelf.constants import DEBIAN_SECURITY_MIRROR as SECURITY_MIRROR
+from shelf.constants import DEBIAN_SUITE as SUITE
+
 IMAGE_DIR = Path(__file__).with_name("image")
-SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
-SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 # AppArmor: Debian's kernel turns it on, and the engine then refuses to start containers without its parser.
 # linux-image-amd64, not the cloud kernel: VirtualBox's disk and network adapters and 9p need its drivers.
 PACKAGES = (

@@ -18,7 +18,7 @@ serial() {
 
 case "${1:-}" in
     login)
-        password=$(cat /opt/tm351/secrets/password)
+        password=$(cat "$TM351_SECRETS_DIR/$TM351_LOGIN_SECRET")
         install -d -m 0755 /etc/issue.d
         (
             umask 077

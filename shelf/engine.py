@@ -9,7 +9,7 @@ from functools import cache
 import docker
 from docker.errors import DockerException, ImageNotFound
 
-from compose.errors import UsageProblem
+from shelf.errors import UsageProblem
 
 INSTALL_HINT = (
     "start the engine (e.g. `sudo systemctl start docker`) or install Docker Engine with the "

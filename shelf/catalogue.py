@@ -1,4 +1,4 @@
-"""The shelf catalogue: apps and recipes, read from compose/shelf.yaml into a typed model.
+"""The shelf catalogue: apps and recipes, read from compose/shelf.yaml into a typed model, and its loader.
 
 Everything else (Compose files, image builds, host provisioning) is derived from this model,
 so a port, path or version is written once, here.
@@ -16,10 +16,10 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
-from compose.errors import UsageProblem
+from shelf.errors import UsageProblem
 
-SHELF_PATH = Path(__file__).with_name("shelf.yaml")
-PROJECT_ROOT = SHELF_PATH.parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHELF_PATH = PROJECT_ROOT / "compose" / "shelf.yaml"
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
 SecretName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections import deque
@@ -13,8 +12,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from shelf.constants import CACHE_DIR
+
 console = Console(stderr=True, soft_wrap=True)
-LOG_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tm351"
+LOG_DIR = CACHE_DIR
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,18 @@
+"""The label contract: what the renderer puts on containers and volumes, and what hosts read back."""
+
+from __future__ import annotations
+
+# Set by Compose itself on every container and volume of a project.
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+# Set by the renderer.
+APP = "org.tm351.app"
+RECIPE = "org.tm351.recipe"
+URL = "org.tm351.url"
+PROJECT = "org.tm351.project"
+VERSION = "org.tm351.version"
+MEMORY_MIB = "org.tm351.memory_mib"
+PATH = "org.tm351.path"
+ESSENTIAL = "org.tm351.essential"
+ROLE = "org.tm351.role"
