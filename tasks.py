@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The TM351 virtual computing environment: one command line for the course team, the library and students.
 
-Each command parses its arguments and calls one function; the work happens in compose/ and images/.
+Each command parses its arguments, loads the shelf once, picks the Host from --provider where it has one, and
+calls one function below. Project modules (and with them docker, boto3 and pydantic) are imported inside the
+commands that need them, so `--help` answers at once.
 """
 
 from __future__ import annotations
@@ -12,30 +14,21 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from ami import commands as ami_commands
-from ami import fleet_commands, student_commands
-from ami.fleet import DEFAULT_CONCURRENCY, FleetOptions
-from ami.views import cloud_status_table, fleet_failures_table, fleet_status_table, fleet_summary_table
-from ami.waiting import Polling
-from compose import backup as backups
-from compose import stack
-from compose.publish import publish_shelf
-from compose.targets import Target, render_target
-from compose.views import shelf_tables, status_table
-from images.base import DEFAULT_BASE_IMAGE
-from images.build import BuildOptions, build_apps, build_host_image
-from images.registry import default_lock, push_images
-from shelf.catalogue import load_shelf, shelf_summary
-from shelf.constants import DEFAULT_INSTANCE_TYPE
+from provision.kinds import Target
+from shelf.constants import DEFAULT_BASE_IMAGE, DEFAULT_CONCURRENCY, DEFAULT_INSTANCE_TYPE
 from shelf.errors import OperationFailed, UsageProblem
-from vagrant.driver import vagrant_password, vagrant_stack, vagrant_up, write_machine
-from vagrant.release.build import DEFAULT_DISK_GB, BoxFormat, vm_release
-from vagrant.render import AwsOptions, Provider
+from vagrant.options import DEFAULT_DISK_GB, AwsOptions, BoxFormat, Provider
+
+if TYPE_CHECKING:
+    from ami.student_commands import CloudOptions
+    from hosts.base import Host
+    from shelf.catalogue import Shelf
+
 
 app = typer.Typer(
     add_completion=False,
@@ -95,14 +88,6 @@ VagrantDir = Annotated[
 ]
 
 
-def _stack_access(provider: HostProvider, vm: Provider, vagrant_dir: Path | None = None) -> backups.StackAccess | None:
-    if provider is HostProvider.aws:
-        raise UsageProblem(
-            "backup and restore reach local and Vagrant stacks; on an AWS instance, download your files from Jupyter."
-        )
-    return vagrant_stack(vm, vagrant_dir) if provider is HostProvider.vagrant else None
-
-
 AwsRegion = Annotated[
     str | None, typer.Option("--region", help="AWS region [default: from your AWS profile or AWS_DEFAULT_REGION].")
 ]
@@ -141,6 +126,9 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on
 @reported
 def list_shelf(as_json: AsJson = False) -> None:
     """List the shelf's apps and recipes with their memory budgets."""
+    from hosts.views import shelf_tables
+    from shelf.catalogue import load_shelf, shelf_summary
+
     summary = shelf_summary(load_shelf())
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -165,7 +153,13 @@ def render(
     ] = False,
 ) -> None:
     """Render a recipe as a Compose v2 file, or as cloud-init user-data that provisions a Debian 12 host."""
-    text = render_target(recipe, target, data_dir, port, expose_db, registry, registry_ca, power_off)
+    from provision.targets import render_target
+    from shelf.catalogue import load_shelf
+
+    shelf = load_shelf()
+    text = render_target(
+        shelf, shelf.recipe(recipe), target, data_dir, port, expose_db, registry, registry_ca, power_off
+    )
     if output is None:
         sys.stdout.write(text)
     else:
@@ -193,6 +187,9 @@ def build(
     ] = False,
 ) -> None:
     """Build app images with BuildKit (cached: a rebuild with nothing changed is quick)."""
+    from images.build import BuildOptions, build_apps, build_host_image
+    from shelf.catalogue import load_shelf
+
     options = BuildOptions(base_image, bootstrap_base, ca_cert, no_cache, artifacts)
     built = [build_host_image(load_shelf(), options)] if host else build_apps(load_shelf(), apps or [], options)
     out.print("Built " + ", ".join(built))
@@ -208,6 +205,9 @@ def push(
     ] = None,
 ) -> None:
     """Push built images to a registry, tagged with the version, and record their digests for hosts."""
+    from images.registry import default_lock, push_images
+    from shelf.catalogue import load_shelf
+
     shelf = load_shelf()
     chosen = [shelf.app(name) for name in apps] if apps else list(shelf.apps.values())
     lock = lock or default_lock()
@@ -237,8 +237,24 @@ def vagrant(
     no_kvm: NoKvm = False,
 ) -> None:
     """Write a Vagrantfile (and the provision/ files it runs) for a recipe on a Vagrant provider."""
+    from shelf.catalogue import load_shelf
+    from vagrant.driver import write_machine
+
     aws = AwsOptions(region, instance_type, ami, key_pair, security_group)
-    machine = write_machine(recipe, provider, output, data_dir, port, registry, registry_ca, aws, box, no_kvm)
+    shelf = load_shelf()
+    machine = write_machine(
+        shelf,
+        shelf.recipe(recipe) if recipe else None,
+        provider,
+        output,
+        data_dir,
+        port,
+        registry,
+        registry_ca,
+        aws,
+        box,
+        no_kvm,
+    )
     out.print(f"Wrote {machine.vagrantfile}; start it with: cd {output} && vagrant up --provider {provider.value}")
 
 
@@ -256,7 +272,11 @@ def vm_release_command(
     ] = None,
 ) -> None:
     """Build a VM release as root: a Debian 12 disk with the recipe preloaded, as Vagrant boxes and a box catalogue."""
-    release = vm_release(recipe, output, box_format, disk_gb, base_url)
+    from shelf.catalogue import load_shelf
+    from vagrant.release.build import vm_release
+
+    shelf = load_shelf()
+    release = vm_release(shelf, shelf.recipe(recipe), output, box_format, disk_gb, base_url)
     out.print(f"Add it with: vagrant box add {release.catalogue_url}; then: vagrant init {release.name} && vagrant up")
 
 
@@ -299,42 +319,57 @@ def up(
     timeout: Annotated[float, typer.Option("--timeout", help="aws: longest wait for each stage, in seconds.")] = 900,
 ) -> None:
     """Start a recipe (building missing images first) and print its URL."""
+    from ami.student_commands import CloudOptions
+    from ami.waiting import Polling
+    from shelf.catalogue import load_shelf
+
+    cloud = CloudOptions(
+        region, instance_type, ami, allow_cidr, domain, acme_email, acme_from, not no_wait,
+        Polling(interval_s=5, timeout_s=timeout),
+    )  # fmt: skip
+    shelf = load_shelf()
+    host = _host(
+        shelf, provider, data_dir=data_dir, port=port, expose_db=expose_db, force=force, vm=vm, box=box,
+        no_kvm=no_kvm, region=region, student=student, cloud=cloud,
+    )  # fmt: skip
+    started = host.up(shelf.recipe(recipe) if recipe else None)
+    if started.ready:
+        out.print(f"[green]Ready:[/green] open {started.url}", highlight=False)
+    for note in started.notes:
+        out.print(note, highlight=False)
+    out.print(f"Log in as [bold]student[/bold] with the password that `{host.password_command()}` prints.")
+
+
+def _host(
+    shelf: Shelf,
+    provider: HostProvider,
+    *,
+    data_dir: Path | None = None,
+    port: int | None = None,
+    expose_db: bool = False,
+    force: bool = False,
+    vm: Provider = Provider.virtualbox,
+    box: str | None = None,
+    no_kvm: bool = False,
+    vagrant_dir: Path | None = None,
+    region: str | None = None,
+    student: str | None = None,
+    cloud: CloudOptions | None = None,
+) -> Host:
+    """The one place that turns --provider into a Host."""
+    from ami.host import AwsHost
+    from ami.student_commands import CloudOptions
+    from hosts.local import LocalHost
+    from vagrant.host import VagrantHost
+
     if provider is HostProvider.aws:
-        options = student_commands.CloudOptions(
-            region, instance_type, ami, allow_cidr, domain, acme_email, acme_from, not no_wait,
-            Polling(interval_s=5, timeout_s=timeout),
-        )  # fmt: skip
-        _cloud_up(recipe, student, options)
-        return
+        tell = lambda line: out.print(line, highlight=False)  # noqa: E731
+        return AwsHost(shelf, region, student, cloud or CloudOptions(region=region), err, tell)
     if provider is HostProvider.vagrant:
-        url = vagrant_up(recipe, vm, data_dir, port, box=box, emulated=no_kvm)
-        hint = f"python tasks.py password --provider vagrant --vm {vm.value}"
-    else:
-        url = stack.up(recipe, data_dir, port, expose_db, force)
-        hint = "python tasks.py password" + (f" --data-dir {data_dir}" if data_dir else "")
-    out.print(f"[green]Ready:[/green] open {url}")
-    out.print(f"Log in as [bold]student[/bold] with the password that `{hint}` prints.")
-
-
-def _cloud_up(recipe: str | None, student: str | None, options: student_commands.CloudOptions) -> None:
-    result = student_commands.up(recipe, student, options, err, tell=lambda line: out.print(line, highlight=False))
-    record = result.record
-    hint = f"python tasks.py password --provider aws --student {record.student}"
-    if not options.wait:
-        out.print(
-            f"Running: {record.url or 'its address'} answers once the stack has started (a few minutes); "
-            "`python tasks.py status --provider aws` shows the certificate's fingerprint when it is ready.",
-            highlight=False,
-        )
-    else:
-        out.print(f"[green]Ready:[/green] open {record.url}", highlight=False)
-        if record.fingerprint:
-            out.print(
-                "The instance made its own certificate, so your browser warns once: accept it only if its SHA-256 "
-                f"fingerprint is {record.fingerprint}",
-                highlight=False,
-            )
-    out.print(f"Log in as [bold]student[/bold] with the password that `{hint}` prints.")
+        if vm is Provider.aws:
+            raise UsageProblem("--vm aws is not for students: use `python tasks.py up --provider aws`.")
+        return VagrantHost(shelf, vm, data_dir, port, box, no_kvm, vagrant_dir)
+    return LocalHost(shelf, data_dir, port, expose_db, force)
 
 
 @app.command()
@@ -346,26 +381,13 @@ def status(
     student: Student = None,
 ) -> None:
     """Show the running stack's services, their health and memory (aws: the instance)."""
-    if provider is HostProvider.aws:
-        cloud = student_commands.status(region, student)
-        if as_json:
-            print(json.dumps(cloud.as_dict() if cloud else None, indent=2))
-        elif cloud is None:
-            out.print("No instance: start one with `python tasks.py up --provider aws`.")
-        else:
-            out.print(cloud_status_table(cloud))
-        return
-    if provider is HostProvider.vagrant:
-        raise UsageProblem(
-            "status reads local and AWS stacks; for a Vagrant machine, run `vagrant status` in its folder."
-        )
-    current = stack.status()
+    from shelf.catalogue import load_shelf
+
+    report = _host(load_shelf(), provider, region=region, student=student).status()
     if as_json:
-        print(json.dumps(current.as_dict(), indent=2))
-    elif not current.services:
-        out.print("The stack is not running: start it with `python tasks.py up`.")
+        print(json.dumps(report.data, indent=2))
     else:
-        out.print(status_table(current))
+        out.print(report.text)
 
 
 @app.command()
@@ -376,14 +398,9 @@ def stop(
     student: Student = None,
 ) -> None:
     """Stop the stack and keep everything (aws: stop the instance and keep its disk; it is billed for the disk)."""
-    if provider is HostProvider.aws:
-        instance_id = student_commands.stop(region, student)
-        out.print(f"Stopping {instance_id}; its disk is kept. `python tasks.py up --provider aws` starts it again.")
-        return
-    if provider is HostProvider.vagrant:
-        raise UsageProblem("For a Vagrant machine, run `vagrant halt` in its folder.")
-    stack.down(False, confirm=lambda question: False)
-    out.print("Stopped. Your folder and the databases are kept.")
+    from shelf.catalogue import load_shelf
+
+    out.print(_host(load_shelf(), provider, region=region, student=student).stop())
 
 
 @app.command()
@@ -394,6 +411,8 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
 ) -> None:
     """Print the stack's logs."""
+    from hosts import local as stack
+
     raise typer.Exit(stack.logs(app_name, lines, follow))
 
 
@@ -411,14 +430,10 @@ def down(
     student: Student = None,
 ) -> None:
     """Stop the stack. Your folder is always kept; volumes are kept unless --purge (aws: terminate the instance)."""
-    if provider is HostProvider.aws:
-        removed = student_commands.down(region, student, yes, err)
-        out.print(f"Removed {', '.join(removed)}." if removed else "Nothing to remove: no instance or group was found.")
-        return
-    if provider is HostProvider.vagrant:
-        raise UsageProblem("For a Vagrant machine, run `vagrant destroy` in its folder.")
-    deleted = stack.down(purge, confirm=lambda question: _confirmed(question, yes))
-    out.print("Stopped." + (f" Deleted volumes: {', '.join(deleted)}." if deleted else ""))
+    from shelf.catalogue import load_shelf
+
+    host = _host(load_shelf(), provider, region=region, student=student)
+    out.print(host.down(purge, confirm=lambda question: _confirmed(question, yes)))
 
 
 @app.command()
@@ -433,7 +448,12 @@ def backup(
     vagrant_dir: VagrantDir = None,
 ) -> None:
     """Write one archive of every database of the running stack and the notebooks and data folders."""
-    out.print(f"Backed up to {backups.backup(data_dir, output, _stack_access(provider, vm, vagrant_dir))}")
+    from hosts import backup as backups
+    from shelf.catalogue import load_shelf
+
+    shelf = load_shelf()
+    access = _host(shelf, provider, data_dir=data_dir, vm=vm, vagrant_dir=vagrant_dir).stack_access()
+    out.print(f"Backed up to {backups.backup(shelf, data_dir, output, access)}")
 
 
 @app.command()
@@ -447,8 +467,13 @@ def restore(
     vagrant_dir: VagrantDir = None,
 ) -> None:
     """Restore a backup into the running stack (asks before it overwrites anything)."""
+    from hosts import backup as backups
+    from shelf.catalogue import load_shelf
+
     confirm = lambda question: _confirmed(question, yes)  # noqa: E731
-    manifest = backups.restore(archive, data_dir, confirm, _stack_access(provider, vm, vagrant_dir))
+    shelf = load_shelf()
+    access = _host(shelf, provider, data_dir=data_dir, vm=vm, vagrant_dir=vagrant_dir).stack_access()
+    manifest = backups.restore(shelf, archive, data_dir, confirm, access)
     out.print(f"Restored the backup of {manifest.created} (databases: {', '.join(manifest.databases) or 'none'}).")
 
 
@@ -463,7 +488,15 @@ def publish(
     ] = None,
 ) -> None:
     """Publish the shelf: recipe folders that run with `docker compose up`, Swarm stacks, a Portainer feed, a page."""
-    for folder in publish_shelf(load_shelf(), output, registry, recipes, base_url):
+    from compose.publish import publish_shelf
+    from images.registry import check_registry, pinned_images
+    from shelf.catalogue import load_shelf
+
+    shelf = load_shelf()
+    registry = check_registry(registry)
+    chosen = [shelf.recipe(name) for name in recipes] if recipes else list(shelf.recipes.values())
+    pinned = lambda recipe: pinned_images(shelf, shelf.apps_of(recipe), registry)  # noqa: E731
+    for folder in publish_shelf(shelf, output, registry, pinned, chosen, base_url):
         out.print(f"Wrote {folder}/ (compose.yaml, stack.yaml, .env.example, README.md)", highlight=False)
     out.print(f"Wrote {output / 'templates.json'} (Portainer) and {output / 'index.html'}", highlight=False)
 
@@ -497,8 +530,12 @@ def bake(
     ] = False,
 ) -> None:
     """Bake an AMI of a recipe: boot Debian 12 with the provisioning user-data, image it, copy and share it."""
+    from ami import commands as ami_commands
+    from shelf.catalogue import load_shelf
+
+    shelf = load_shelf()
     result = ami_commands.bake(
-        recipe, region=region, registry=registry, registry_ca=registry_ca, base_ami=base_ami,
+        shelf, shelf.recipe(recipe), region=region, registry=registry, registry_ca=registry_ca, base_ami=base_ami,
         instance_type=instance_type, copy_to=copy_to or [], share=share or [], name=name, timeout_s=timeout,
         interval_s=poll, manifest=manifest, dry_run=dry_run, keep_on_error=keep_on_error, console=err,
     )  # fmt: skip
@@ -520,6 +557,8 @@ app.add_typer(amis, name="amis")
 @reported
 def amis_list(region: AwsRegion = None, as_json: AsJson = False) -> None:
     """List the baked AMIs of this account in a region, newest first."""
+    from ami import commands as ami_commands
+
     releases = ami_commands.releases(region)
     if as_json:
         print(json.dumps([release.as_dict() for release in releases], indent=2))
@@ -540,6 +579,7 @@ def amis_prune(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before deleting.")] = False,
 ) -> None:
     """Deregister all but the newest N AMIs of each recipe, and their snapshots, in every region they were copied to."""
+    from ami import commands as ami_commands
 
     def confirm(doomed: list) -> bool:
         for release in doomed:
@@ -582,8 +622,14 @@ def fleet_up(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the instances to run.")] = False,
 ) -> None:
     """Launch one instance per student of the roster (only those missing), and write their credentials."""
+    from ami import fleet_commands
+    from ami.fleet import FleetOptions
+    from ami.views import fleet_failures_table, fleet_summary_table
+    from shelf.catalogue import load_shelf
+
     options = FleetOptions(instance_type, ami, allow_cidr, concurrency, not no_wait)
-    result = fleet_commands.fleet_up(roster, recipe, region, options, output, err)
+    shelf = load_shelf()
+    result = fleet_commands.fleet_up(shelf, shelf.recipe(recipe), roster, region, options, output, err)
     out.print(fleet_summary_table(result))
     if result.failures:
         out.print(fleet_failures_table(result))
@@ -597,7 +643,11 @@ def fleet_up(
 @reported
 def fleet_status(roster: Roster = ..., region: AwsRegion = None, as_json: AsJson = False) -> None:  # type: ignore[assignment]
     """Show each student's instance: state, URL, certificate fingerprint."""
-    rows = fleet_commands.fleet_status(roster, region, err)
+    from ami import fleet_commands
+    from ami.views import fleet_status_table
+    from shelf.catalogue import load_shelf
+
+    rows = fleet_commands.fleet_status(load_shelf(), roster, region, err)
     if as_json:
         print(json.dumps(rows, indent=2))
     else:
@@ -612,7 +662,10 @@ def fleet_down(
     yes: Annotated[bool, typer.Option("--yes", help="Terminate without asking (students' data is lost).")] = False,
 ) -> None:
     """Terminate the roster's instances and delete their security groups."""
-    instances, groups = fleet_commands.fleet_down(roster, region, yes, err)
+    from ami import fleet_commands
+    from shelf.catalogue import load_shelf
+
+    instances, groups = fleet_commands.fleet_down(load_shelf(), roster, region, yes, err)
     out.print(f"Terminated {instances} instance(s) and deleted {groups} security group(s).")
 
 
@@ -635,18 +688,14 @@ def password(
     student: Student = None,
 ) -> None:
     """Print the password to log in with (user: student)."""
-    if provider is not HostProvider.local and reset:
-        raise UsageProblem("--reset works on a local stack; elsewhere, the password is the one made at launch.")
-    if provider is HostProvider.aws:
-        print(student_commands.password(region, student))
-        return
-    if provider is HostProvider.vagrant:
-        print(vagrant_password(vm, vagrant_dir))
-        return
-    if reset:
-        restarted = stack.reset_password(data_dir)
-        err.print("New password set" + (f"; restarted {', '.join(restarted)}." if restarted else "."))
-    print(stack.password(data_dir))
+    from shelf.catalogue import load_shelf
+
+    host = _host(load_shelf(), provider, data_dir=data_dir, vm=vm, vagrant_dir=vagrant_dir, region=region,
+                 student=student)  # fmt: skip
+    secret, note = host.password(reset)
+    if note:
+        err.print(note)
+    print(secret)
 
 
 if __name__ == "__main__":

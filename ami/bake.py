@@ -32,8 +32,8 @@ from ami.aws import (
 from ami.base_ami import resolve_base_ami
 from ami.steps import Step, StepResult, run_steps
 from ami.waiting import Clock, Polling, Waiter
-from provision.bundle import host_bundle, host_settings
-from provision.cloud_init import USER_DATA_LIMIT, render_cloud_config, to_user_data
+from provision.bundle import host_settings
+from provision.cloud_init import USER_DATA_LIMIT, host_user_data
 from shelf.catalogue import Recipe, Shelf
 from shelf.constants import DEFAULT_INSTANCE_TYPE
 from shelf.errors import UsageProblem
@@ -121,7 +121,7 @@ class Bake:
         check_options(self.region, options)
         settings = host_settings(shelf, options.recipe, options.registry, options.registry_ca, for_image=True)
         self.images = settings.images or {}
-        self.user_data = to_user_data(render_cloud_config(host_bundle(shelf, options.recipe, settings), power_off=True))
+        self.user_data = host_user_data(shelf, options.recipe, settings, power_off=True)
         if len(self.user_data.encode()) > USER_DATA_LIMIT:
             raise UsageProblem(f"The user-data of {options.recipe.name} exceeds EC2's 16 KiB: use a smaller recipe.")
         name = options.name or f"tm351-{options.recipe.name}-{shelf.version}"

@@ -11,12 +11,13 @@ from ami.aws import aws_session, calling_aws
 from ami.bake import Bake, BakeOptions
 from ami.retention import Release, list_releases, prune, to_prune
 from ami.waiting import Polling
-from shelf.catalogue import load_shelf
+from shelf.catalogue import Recipe, Shelf
 from shelf.errors import UsageProblem
 
 
 def bake(
-    recipe_name: str | None,
+    shelf: Shelf,
+    recipe: Recipe,
     *,
     region: str | None,
     registry: str | None,
@@ -34,8 +35,6 @@ def bake(
     console: Console,
 ) -> list[str] | dict:
     """The plan (dry run) or the manifest of the baked AMI."""
-    shelf = load_shelf()
-    recipe = shelf.recipe(recipe_name)
     options = BakeOptions(
         recipe=recipe,
         registry=registry,

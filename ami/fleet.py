@@ -17,6 +17,7 @@ from pathlib import Path
 
 import boto3
 import botocore.exceptions
+import botocore.parsers
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -27,10 +28,9 @@ from ami.sizing import check_instance_type
 from ami.student import LaunchSpec, Outcome, StudentInstances
 from ami.waiting import Polling, Waiter
 from shelf.catalogue import Recipe, Shelf
-from shelf.constants import DEFAULT_INSTANCE_TYPE
+from shelf.constants import DEFAULT_CONCURRENCY, DEFAULT_INSTANCE_TYPE
 from shelf.errors import UsageProblem
 
-DEFAULT_CONCURRENCY = 16
 # Refusals that say "not now" rather than "no": throttling and AWS's own passing failures.
 PASSING = (
     "Throttling",
@@ -68,10 +68,16 @@ class FleetResult:
 
 
 def _passing(problem: Exception) -> bool:
-    """Worth another try once botocore's own retries are spent: throttling, AWS's 5xx, a lost connection."""
+    """Worth another try once botocore's own retries are spent: throttling, AWS's 5xx, a lost connection, or
+    an overloaded endpoint's error page where an AWS answer was expected (botocore cannot parse it)."""
     if isinstance(problem, botocore.exceptions.ClientError):
         return error_code(problem) in PASSING
-    return isinstance(problem, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError))
+    passing = (
+        botocore.exceptions.ConnectionError,
+        botocore.exceptions.HTTPClientError,
+        botocore.parsers.ResponseParserError,
+    )
+    return isinstance(problem, passing)
 
 
 def _one_line(problem: Exception) -> str:

@@ -10,21 +10,21 @@ from rich.console import Console
 from ami.aws import aws_session, calling_aws
 from ami.fleet import Fleet, FleetOptions, FleetResult
 from ami.roster import RosterRow, read_roster
-from shelf.catalogue import load_shelf
+from shelf.catalogue import Recipe, Shelf
 from shelf.errors import UsageProblem
 
 
 def _fleet(
-    recipe_name: str | None, region: str | None, options: FleetOptions, console: Console,
+    shelf: Shelf, recipe: Recipe, region: str | None, options: FleetOptions, console: Console,
     session: boto3.Session | None = None,
 ) -> Fleet:  # fmt: skip
-    shelf = load_shelf()
-    return Fleet(shelf, shelf.recipe(recipe_name), session or aws_session(region), options, console)
+    return Fleet(shelf, recipe, session or aws_session(region), options, console)
 
 
 def fleet_up(
+    shelf: Shelf,
+    recipe: Recipe,
     roster: Path,
-    recipe_name: str | None,
     region: str | None,
     options: FleetOptions,
     credentials: Path,
@@ -32,21 +32,21 @@ def fleet_up(
     session: boto3.Session | None = None,
 ) -> FleetResult:
     rows = read_roster(roster)  # every bad line is refused before anything is made
-    fleet = _fleet(recipe_name, region, options, console, session)
+    fleet = _fleet(shelf, recipe, region, options, console, session)
     result = calling_aws(lambda: fleet.up(rows), "launching the class")
     fleet.write_credentials(rows, credentials)
     result.credentials = credentials
     return result
 
 
-def fleet_status(roster: Path, region: str | None, console: Console) -> list[dict]:
+def fleet_status(shelf: Shelf, roster: Path, region: str | None, console: Console) -> list[dict]:
     rows = read_roster(roster)
-    fleet = _fleet(None, region, FleetOptions(), console)
+    fleet = _fleet(shelf, shelf.default_recipe, region, FleetOptions(), console)
     return calling_aws(lambda: fleet.status(rows), "describing the class")
 
 
 def fleet_down(
-    roster: Path, region: str | None, yes: bool, console: Console, session: boto3.Session | None = None
+    shelf: Shelf, roster: Path, region: str | None, yes: bool, console: Console, session: boto3.Session | None = None
 ) -> tuple[int, int]:
     rows: list[RosterRow] = read_roster(roster)
     if not yes:
@@ -54,5 +54,5 @@ def fleet_down(
             f"fleet down terminates the instances of the {len(rows)} students of {roster}: their notebooks, data "
             "and databases are lost for good. Ask them to download their work first, then run it again with --yes."
         )
-    fleet = _fleet(None, region, FleetOptions(), console, session)
+    fleet = _fleet(shelf, shelf.default_recipe, region, FleetOptions(), console, session)
     return calling_aws(lambda: fleet.down(rows), "removing the class")

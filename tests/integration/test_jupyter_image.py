@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compose.render import StackOptions, recipe_secrets, render_compose
-from compose.student_folder import StudentFolder
+from hosts.student_folder import StudentFolder
 from shelf.catalogue import load_shelf
 from shelf.serialise import to_yaml
 from tests.integration.conftest import Stack, free_port, remove_project

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compose.stack import HOST_RESERVE_MIB, _check_memory
+from hosts.local import HOST_RESERVE_MIB, _check_memory
 from shelf.catalogue import load_shelf
 from shelf.errors import UsageProblem
 

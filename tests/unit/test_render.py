@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from compose.render import StackOptions, entrance_url, render_compose
-from compose.student_folder import StudentFolder
+from hosts.student_folder import StudentFolder
 from shelf.catalogue import SHELF_PATH, load_shelf
 from shelf.serialise import to_yaml
 

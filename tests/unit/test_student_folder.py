@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from compose.student_folder import StudentFolder
+from hosts.student_folder import StudentFolder
 from shelf.errors import UsageProblem
 
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from rich.table import Table
@@ -19,10 +18,11 @@ from provision.bundle import (
     host_bundle,
     write_bundle,
 )
-from shelf.catalogue import Recipe, Shelf, load_shelf
+from shelf.catalogue import Recipe, Shelf
 from shelf.constants import HOST_DATA_DIR, HOST_SECRETS_DIR, LOGIN_SECRET, SERVICE_UID
 from shelf.errors import UsageProblem
 from shelf.progress import LOG_DIR, console
+from vagrant.options import DEFAULT_DISK_GB, BoxFormat
 from vagrant.release.boxes import BoxSettings, box_file_name, libvirt_box, virtualbox_box
 from vagrant.release.catalogue import (
     CHECKSUMS,
@@ -40,21 +40,10 @@ from vagrant.release.spec import ImageInputs, base_cache_key, image_spec
 from vagrant.render import save_images, vagrant_url, vm_memory_mib
 
 WORK_DIR = LOG_DIR / "vm-release"
-DEFAULT_DISK_GB = 20
 # Debian, its kernel and the engine take about 1.5 GB; the rest is room for databases and upgrades.
 SYSTEM_GB = 3
 DISK_FORMAT = {"libvirt": "qcow2", "virtualbox": "vmdk"}
 BOXERS = {"libvirt": libvirt_box, "virtualbox": virtualbox_box}
-
-
-class BoxFormat(StrEnum):
-    libvirt = "libvirt"
-    virtualbox = "virtualbox"
-    all = "all"
-
-    @property
-    def providers(self) -> list[str]:
-        return list(DISK_FORMAT) if self is BoxFormat.all else [self.value]
 
 
 @dataclass
@@ -69,7 +58,8 @@ class Release:
 
 
 def vm_release(
-    recipe_name: str | None,
+    shelf: Shelf,
+    recipe: Recipe,
     output_dir: Path,
     formats: BoxFormat = BoxFormat.all,
     disk_gb: int = DEFAULT_DISK_GB,
@@ -79,8 +69,6 @@ def vm_release(
 
     base_url is where output_dir will be served from (the catalogue's box URLs); its own file:// URL by default.
     """
-    shelf = load_shelf()
-    recipe = shelf.recipe(recipe_name)
     check_builder()
     vagrant_key = insecure_key()
     output_dir = output_dir.absolute()

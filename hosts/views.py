@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from compose.stack import StackStatus
+if TYPE_CHECKING:
+    from hosts.local import StackStatus
 
 
 def shelf_tables(summary: dict[str, Any]) -> list[Table]:

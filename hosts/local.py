@@ -1,4 +1,4 @@
-"""Run a recipe on the local Docker engine: up, status, logs, down."""
+"""This machine's Docker engine as a Host: up, status, logs, stop, down, password, backup access."""
 
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ from compose.render import (
     recipe_secrets,
     render_compose,
 )
-from compose.student_folder import StudentFolder
+from hosts.base import Confirm, Host, Report, StackAccess, Started
+from hosts.student_folder import StudentFolder
+from hosts.views import status_table
 from images.build import ensure_images
 from images.dashboard.tm351_dashboard.services import Stack as ServiceView
-from shelf.catalogue import Recipe, Shelf, load_shelf
+from shelf.catalogue import Recipe, Shelf
 from shelf.constants import DEFAULT_PROJECT, HOST_RESERVE_MIB, LOGIN_SECRET
 from shelf.engine import compose_cli, docker_client
 from shelf.errors import OperationFailed, UsageProblem
@@ -61,11 +63,9 @@ def current_project() -> str:
 
 
 def up(
-    recipe_name: str | None, data_dir: Path | None, port: int | None, expose_db: bool = False, force: bool = False
+    shelf: Shelf, recipe: Recipe, data_dir: Path | None, port: int | None, expose_db: bool = False, force: bool = False
 ) -> str:
     """Start a recipe and wait until every service is healthy; returns the URL to open."""
-    shelf = load_shelf()
-    recipe = shelf.recipe(recipe_name)
     options = StackOptions.for_host(shelf, data_dir, port, current_project(), expose_db)
     client = docker_client()
     compose = compose_cli()
@@ -160,20 +160,18 @@ def down(purge: bool, confirm: Callable[[str], bool]) -> list[str]:
     return volumes if purge else []
 
 
-def student_folder(data_dir: Path | None) -> StudentFolder:
-    shelf = load_shelf()
+def student_folder(shelf: Shelf, data_dir: Path | None) -> StudentFolder:
     return StudentFolder(StackOptions.for_host(shelf, data_dir, None).data_dir)
 
 
-def password(data_dir: Path | None) -> str:
-    return student_folder(data_dir).read_secret(LOGIN_SECRET)
+def password(shelf: Shelf, data_dir: Path | None) -> str:
+    return student_folder(shelf, data_dir).read_secret(LOGIN_SECRET)
 
 
-def reset_password(data_dir: Path | None) -> list[str]:
+def reset_password(shelf: Shelf, data_dir: Path | None) -> list[str]:
     """Rotate the login password; restart the running services that check it. Returns their names."""
-    folder = student_folder(data_dir)
+    folder = student_folder(shelf, data_dir)
     folder.replace_secret(LOGIN_SECRET)
-    shelf = load_shelf()
     client = docker_client()
     running = [
         container for container in project_containers(client, current_project()) if container.status == "running"
@@ -258,3 +256,45 @@ def _start_failure(client: docker.DockerClient, project: str, recipe: str, compo
         "`python tasks.py logs` shows more, `python tasks.py up` tries again.",
         "\n".join(sections),
     )
+
+
+@dataclass(frozen=True)
+class LocalHost(Host):
+    """The stack on this machine's engine, the student's folder on this machine."""
+
+    shelf: Shelf
+    data_dir: Path | None = None
+    port: int | None = None
+    expose_db: bool = False
+    force: bool = False
+    where = "this machine"
+
+    def password_command(self) -> str:
+        return "python tasks.py password" + (f" --data-dir {self.data_dir}" if self.data_dir else "")
+
+    def up(self, recipe: Recipe) -> Started:
+        return Started(up(self.shelf, recipe, self.data_dir, self.port, self.expose_db, self.force))
+
+    def status(self) -> Report:
+        current = status()
+        idle = "The stack is not running: start it with `python tasks.py up`."
+        return Report(current.as_dict(), status_table(current) if current.services else idle)
+
+    def stop(self) -> str:
+        down(False, confirm=lambda question: False)
+        return "Stopped. Your folder and the databases are kept."
+
+    def down(self, purge: bool, confirm: Confirm) -> str:
+        deleted = down(purge, confirm)
+        return "Stopped." + (f" Deleted volumes: {', '.join(deleted)}." if deleted else "")
+
+    def password(self, reset: bool) -> tuple[str, str | None]:
+        note = None
+        if reset:
+            restarted = reset_password(self.shelf, self.data_dir)
+            note = "New password set" + (f"; restarted {', '.join(restarted)}." if restarted else ".")
+        return password(self.shelf, self.data_dir), note
+
+    def stack_access(self) -> StackAccess:
+        docker_client()  # a missing engine is a usage problem with its fix, not a failed command
+        return StackAccess(project=current_project())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shlex
 import subprocess
 import tarfile
 import tempfile
@@ -21,10 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from compose.render import StackOptions
-from compose.stack import current_project
+from hosts.base import StackAccess
 from shelf import labels
-from shelf.catalogue import Backup, Shelf, VolumeKind, load_shelf
-from shelf.engine import compose_cli, docker_client
+from shelf.catalogue import Backup, Shelf, VolumeKind
 from shelf.errors import OperationFailed, UsageProblem
 from shelf.labels import PROJECT_LABEL
 from shelf.progress import console
@@ -33,31 +31,6 @@ FORMAT = "tm351-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 NOT_BACKED_UP = {"backups"}  # backups of backups would double in size each time
-
-
-@dataclass(frozen=True)
-class StackAccess:
-    """Where the stack's engine is: this machine, or inside a VM (`inside` wraps a shell line to run there)."""
-
-    project: str
-    inside: Callable[[str], list[str]] | None = None
-
-    def docker(self, *args: str) -> list[str]:
-        if self.inside is None:
-            return [*compose_cli()[:1], *args]
-        return self.inside(shlex.join(["docker", *args]))
-
-    def run(self, *args: str) -> str:
-        result = subprocess.run(self.docker(*args), capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            reason = result.stderr.strip() or f"exit code {result.returncode}"
-            raise OperationFailed(f"`docker {' '.join(args[:2])}` failed on the stack's engine: {reason}")
-        return result.stdout
-
-
-def local_stack() -> StackAccess:
-    docker_client()  # a missing engine is a usage problem with its fix, not a failed command
-    return StackAccess(project=current_project())
 
 
 @dataclass
@@ -74,9 +47,7 @@ class Manifest:
         return json.dumps(document, indent=2).encode()
 
 
-def backup(data_dir: Path | None, output: Path | None, access: StackAccess | None = None) -> Path:
-    shelf = load_shelf()
-    access = access or local_stack()
+def backup(shelf: Shelf, data_dir: Path | None, output: Path | None, access: StackAccess) -> Path:
     folder_root = StackOptions.for_host(shelf, data_dir, None).data_dir
     if not folder_root.is_dir():
         raise UsageProblem(f"No student folder at {folder_root}: pass the one you use with --data-dir.")
@@ -111,10 +82,8 @@ def backup(data_dir: Path | None, output: Path | None, access: StackAccess | Non
 
 
 def restore(
-    archive_path: Path, data_dir: Path | None, confirm: Callable[[str], bool], access: StackAccess | None = None
+    shelf: Shelf, archive_path: Path, data_dir: Path | None, confirm: Callable[[str], bool], access: StackAccess
 ) -> Manifest:
-    shelf = load_shelf()
-    access = access or local_stack()
     manifest, members = read_checked(archive_path)
     folder_root = StackOptions.for_host(shelf, data_dir, None).data_dir
     running = _running_apps(shelf, access)

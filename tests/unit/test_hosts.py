@@ -1,0 +1,53 @@
+"""The CLI picks one Host from --provider; what a host does not offer gets one uniform line and exit 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from ami.host import AwsHost
+from hosts.base import Host, NotOffered
+from hosts.local import LocalHost
+from shelf.catalogue import load_shelf
+from vagrant.host import VagrantHost
+from vagrant.options import Provider
+
+SHELF = load_shelf()
+
+
+@pytest.mark.parametrize(
+    ("args", "instead"),
+    [
+        (["status", "--provider", "vagrant"], "run `vagrant status` in the machine's folder"),
+        (["stop", "--provider", "vagrant"], "run `vagrant halt` in the machine's folder"),
+        (["down", "--provider", "vagrant"], "run `vagrant destroy` in the machine's folder"),
+        (["password", "--reset", "--provider", "vagrant"], "`password` without --reset prints it"),
+        (["password", "--reset", "--provider", "aws"], "`password --provider aws` without --reset prints it"),
+        (["backup", "--provider", "aws"], "download your files from Jupyter"),
+        (["restore", "x.tar.gz", "--provider", "aws"], "download your files from Jupyter"),
+    ],
+)
+def test_an_operation_a_host_does_not_offer_says_what_to_do_instead(cli, args, instead):
+    result = cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert "is not offered for a stack on" in result.stderr and instead in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_every_host_offers_the_same_operations():
+    operations = ("up", "status", "stop", "down", "password", "stack_access", "password_command")
+    for kind in (LocalHost, VagrantHost, AwsHost):
+        assert issubclass(kind, Host)
+        assert all(callable(getattr(kind, name)) for name in operations)
+
+
+def test_the_base_host_refuses_with_the_uniform_message():
+    host = VagrantHost(SHELF, Provider.libvirt)
+    with pytest.raises(NotOffered, match=r"^`stop` is not offered for a stack on a Vagrant machine \(libvirt\): "):
+        host.stop()
+
+
+def test_the_password_hint_names_the_host():
+    assert LocalHost(SHELF).password_command() == "python tasks.py password"
+    assert "--provider vagrant --vm docker" in VagrantHost(SHELF, Provider.docker).password_command()
+    assert "--provider aws --student ann" in AwsHost(SHELF, student="ann").password_command()
