@@ -19,5 +19,7 @@ def test_help_imports_no_heavy_library(args):
         [sys.executable, "-X", "importtime", "tasks.py", *args], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")
+    }
     assert not [name for name in imported if name in HEAVY or name.split(".")[0] in HEAVY]
