@@ -15,6 +15,7 @@ from shelf.constants import DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, DEBIAN_SUITE
 from shelf.engine import image_present
 from shelf.errors import OperationFailed, UsageProblem
 from shelf.progress import console, run_with_progress
+from shelf.tools import as_root, find_tool
 
 # The tag names the recipe's revision, so a changed recipe makes a new image rather than reusing an old one.
 BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm-r3"
@@ -65,20 +66,21 @@ def bootstrapped_base_image(client: docker.DockerClient, log_dir: Path) -> str:
     if image_present(client, BOOTSTRAPPED_BASE_IMAGE):
         console.print(f"Using the Debian base image made earlier from Debian's archive: {BOOTSTRAPPED_BASE_IMAGE}")
         return BOOTSTRAPPED_BASE_IMAGE
-    if shutil.which("debootstrap") is None:
+    debootstrap = find_tool("debootstrap")
+    if debootstrap is None:
         raise UsageProblem(
             "debootstrap is not installed, so no base image can be made from Debian's archive: "
             "install it (`sudo apt-get install debootstrap`) or pass --base-image IMAGE that your engine can pull."
         )
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         raise UsageProblem(
-            "Making a base image with debootstrap needs root: run the build once with sudo, "
+            f"Making a base image with debootstrap needs root: run the build once as `{as_root('build')}`, "
             "or pass --base-image IMAGE that your engine can pull."
         )
     with tempfile.TemporaryDirectory(prefix="tm351-rootfs-") as workdir:
         rootfs = Path(workdir) / "rootfs"
         finished = run_with_progress(
-            ["debootstrap", "--variant=minbase", DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR],
+            [debootstrap, "--variant=minbase", DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR],
             f"Making {BOOTSTRAPPED_BASE_IMAGE} from Debian's archive (debootstrap)",
             log_dir / "debootstrap.log",
         )

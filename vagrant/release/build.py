@@ -19,6 +19,7 @@ from provision.bundle import (
     write_bundle,
 )
 from shelf.catalogue import Recipe, Shelf
+from shelf.compose_plugin import compose_plugin
 from shelf.constants import HOST_DATA_DIR, HOST_SECRETS_DIR, LOGIN_SECRET, SERVICE_UID
 from shelf.errors import UsageProblem
 from shelf.progress import LOG_DIR, console
@@ -32,7 +33,6 @@ from vagrant.release.catalogue import (
     read_catalogue,
     sha256_file,
 )
-from vagrant.release.compose_plugin import compose_plugin
 from vagrant.release.convert import check_disk, convert_disk, virtual_size
 from vagrant.release.disk import GIB, build_disk, check_builder
 from vagrant.release.insecure_key import insecure_key

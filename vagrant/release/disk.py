@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from shelf.errors import OperationFailed, UsageProblem
 from shelf.progress import LOG_DIR, run_with_progress
+from shelf.tools import as_root, find_tool
 from vagrant.release.spec import spec_yaml
 
 GIB = 1024**3
@@ -31,9 +31,9 @@ def check_builder() -> None:
     if os.geteuid() != 0:
         raise UsageProblem(
             "vm-release attaches a loop device, mounts it and runs a chroot: run it as root "
-            "(e.g. `sudo python tasks.py vm-release …`)."
+            f"(e.g. `{as_root('vm-release')} …`)."
         )
-    missing = sorted({package for tool, package in TOOLS.items() if shutil.which(tool) is None})
+    missing = sorted({package for tool, package in TOOLS.items() if find_tool(tool) is None})
     if missing:
         raise UsageProblem(
             f"vm-release needs Debian's image tools: install them with `apt-get install {' '.join(missing)}`."

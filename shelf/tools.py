@@ -1,0 +1,23 @@
+"""Finding the programs the project runs, including those Debian installs in /usr/sbin and /sbin, which are not
+on a normal user's PATH (debootstrap, losetup), and saying how to run a command as root with this same Python."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+
+SYSTEM_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def find_tool(name: str) -> str | None:
+    path = os.pathsep.join([os.environ.get("PATH", os.defpath), *SYSTEM_DIRS])
+    return shutil.which(name, path=path)
+
+
+def as_root(*args: str) -> str:
+    """`sudo` and this very interpreter: sudo drops a virtual environment's PATH, so a bare `python` would be
+    another Python, or none."""
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0].endswith(".py") else "tasks.py"
+    return shlex.join(["sudo", sys.executable, script, *args])
