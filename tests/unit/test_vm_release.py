@@ -166,7 +166,7 @@ def test_builder_needs_root_and_names_the_packages_to_install(monkeypatch):
     with pytest.raises(UsageProblem, match="as root"):
         disk.check_builder()
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    monkeypatch.setattr(shutil, "which", lambda tool: None if tool in ("vmdb2", "qemu-img") else f"/usr/bin/{tool}")
+    monkeypatch.setattr(disk, "find_tool", lambda tool: None if tool in ("vmdb2", "qemu-img") else f"/usr/bin/{tool}")
     with pytest.raises(UsageProblem, match=r"apt-get install qemu-utils vmdb2`"):
         disk.check_builder()
 
