@@ -18,16 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-
-from provision.kinds import Target
-from shelf.constants import DEFAULT_BASE_IMAGE, DEFAULT_CONCURRENCY, DEFAULT_INSTANCE_TYPE
-from shelf.errors import OperationFailed, UsageProblem
-from vagrant.options import DEFAULT_DISK_GB, AwsOptions, BoxFormat, Provider
+from tm351vce.provision.kinds import Target
+from tm351vce.shelf.constants import DEFAULT_BASE_IMAGE, DEFAULT_CONCURRENCY, DEFAULT_INSTANCE_TYPE
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.vagrant.options import DEFAULT_DISK_GB, AwsOptions, BoxFormat, Provider
 
 if TYPE_CHECKING:
-    from ami.student_commands import CloudOptions
-    from hosts.base import Host
-    from shelf.catalogue import Shelf
+    from tm351vce.ami.student_commands import CloudOptions
+    from tm351vce.hosts.base import Host
+    from tm351vce.shelf.catalogue import Shelf
 
 
 app = typer.Typer(
@@ -126,8 +125,8 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on
 @reported
 def list_shelf(as_json: AsJson = False) -> None:
     """List the shelf's apps and recipes with their memory budgets."""
-    from hosts.views import shelf_tables
-    from shelf.catalogue import load_shelf, shelf_summary
+    from tm351vce.hosts.views import shelf_tables
+    from tm351vce.shelf.catalogue import load_shelf, shelf_summary
 
     summary = shelf_summary(load_shelf())
     if as_json:
@@ -153,8 +152,8 @@ def render(
     ] = False,
 ) -> None:
     """Render a recipe as a Compose v2 file, or as cloud-init user-data that provisions a Debian 12 host."""
-    from provision.targets import render_target
-    from shelf.catalogue import load_shelf
+    from tm351vce.provision.targets import render_target
+    from tm351vce.shelf.catalogue import load_shelf
 
     shelf = load_shelf()
     text = render_target(
@@ -187,8 +186,8 @@ def build(
     ] = False,
 ) -> None:
     """Build app images with BuildKit (cached: a rebuild with nothing changed is quick)."""
-    from images.build import BuildOptions, build_apps, build_host_image
-    from shelf.catalogue import load_shelf
+    from tm351vce.images.build import BuildOptions, build_apps, build_host_image
+    from tm351vce.shelf.catalogue import load_shelf
 
     options = BuildOptions(base_image, bootstrap_base, ca_cert, no_cache, artifacts)
     built = [build_host_image(load_shelf(), options)] if host else build_apps(load_shelf(), apps or [], options)
@@ -205,8 +204,8 @@ def push(
     ] = None,
 ) -> None:
     """Push built images to a registry, tagged with the version, and record their digests for hosts."""
-    from images.registry import default_lock, push_images
-    from shelf.catalogue import load_shelf
+    from tm351vce.images.registry import default_lock, push_images
+    from tm351vce.shelf.catalogue import load_shelf
 
     shelf = load_shelf()
     chosen = [shelf.app(name) for name in apps] if apps else list(shelf.apps.values())
@@ -237,8 +236,8 @@ def vagrant(
     no_kvm: NoKvm = False,
 ) -> None:
     """Write a Vagrantfile (and the provision/ files it runs) for a recipe on a Vagrant provider."""
-    from shelf.catalogue import load_shelf
-    from vagrant.driver import write_machine
+    from tm351vce.shelf.catalogue import load_shelf
+    from tm351vce.vagrant.driver import write_machine
 
     aws = AwsOptions(region, instance_type, ami, key_pair, security_group)
     shelf = load_shelf()
@@ -272,8 +271,8 @@ def vm_release_command(
     ] = None,
 ) -> None:
     """Build a VM release as root: a Debian 12 disk with the recipe preloaded, as Vagrant boxes and a box catalogue."""
-    from shelf.catalogue import load_shelf
-    from vagrant.release.build import vm_release
+    from tm351vce.shelf.catalogue import load_shelf
+    from tm351vce.vagrant.release.build import vm_release
 
     shelf = load_shelf()
     release = vm_release(shelf, shelf.recipe(recipe), output, box_format, disk_gb, base_url)
@@ -319,9 +318,9 @@ def up(
     timeout: Annotated[float, typer.Option("--timeout", help="aws: longest wait for each stage, in seconds.")] = 900,
 ) -> None:
     """Start a recipe (building missing images first) and print its URL."""
-    from ami.student_commands import CloudOptions
-    from ami.waiting import Polling
-    from shelf.catalogue import load_shelf
+    from tm351vce.ami.student_commands import CloudOptions
+    from tm351vce.ami.waiting import Polling
+    from tm351vce.shelf.catalogue import load_shelf
 
     cloud = CloudOptions(
         region, instance_type, ami, allow_cidr, domain, acme_email, acme_from, not no_wait,
@@ -357,10 +356,10 @@ def _host(
     cloud: CloudOptions | None = None,
 ) -> Host:
     """The one place that turns --provider into a Host."""
-    from ami.host import AwsHost
-    from ami.student_commands import CloudOptions
-    from hosts.local import LocalHost
-    from vagrant.host import VagrantHost
+    from tm351vce.ami.host import AwsHost
+    from tm351vce.ami.student_commands import CloudOptions
+    from tm351vce.hosts.local import LocalHost
+    from tm351vce.vagrant.host import VagrantHost
 
     if provider is HostProvider.aws:
         tell = lambda line: out.print(line, highlight=False)  # noqa: E731
@@ -381,7 +380,7 @@ def status(
     student: Student = None,
 ) -> None:
     """Show the running stack's services, their health and memory (aws: the instance)."""
-    from shelf.catalogue import load_shelf
+    from tm351vce.shelf.catalogue import load_shelf
 
     report = _host(load_shelf(), provider, region=region, student=student).status()
     if as_json:
@@ -398,7 +397,7 @@ def stop(
     student: Student = None,
 ) -> None:
     """Stop the stack and keep everything (aws: stop the instance and keep its disk; it is billed for the disk)."""
-    from shelf.catalogue import load_shelf
+    from tm351vce.shelf.catalogue import load_shelf
 
     out.print(_host(load_shelf(), provider, region=region, student=student).stop())
 
@@ -411,7 +410,7 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
 ) -> None:
     """Print the stack's logs."""
-    from hosts import local as stack
+    from tm351vce.hosts import local as stack
 
     raise typer.Exit(stack.logs(app_name, lines, follow))
 
@@ -430,7 +429,7 @@ def down(
     student: Student = None,
 ) -> None:
     """Stop the stack. Your folder is always kept; volumes are kept unless --purge (aws: terminate the instance)."""
-    from shelf.catalogue import load_shelf
+    from tm351vce.shelf.catalogue import load_shelf
 
     host = _host(load_shelf(), provider, region=region, student=student)
     out.print(host.down(purge, confirm=lambda question: _confirmed(question, yes)))
@@ -448,8 +447,8 @@ def backup(
     vagrant_dir: VagrantDir = None,
 ) -> None:
     """Write one archive of every database of the running stack and the notebooks and data folders."""
-    from hosts import backup as backups
-    from shelf.catalogue import load_shelf
+    from tm351vce.hosts import backup as backups
+    from tm351vce.shelf.catalogue import load_shelf
 
     shelf = load_shelf()
     access = _host(shelf, provider, data_dir=data_dir, vm=vm, vagrant_dir=vagrant_dir).stack_access()
@@ -467,8 +466,8 @@ def restore(
     vagrant_dir: VagrantDir = None,
 ) -> None:
     """Restore a backup into the running stack (asks before it overwrites anything)."""
-    from hosts import backup as backups
-    from shelf.catalogue import load_shelf
+    from tm351vce.hosts import backup as backups
+    from tm351vce.shelf.catalogue import load_shelf
 
     confirm = lambda question: _confirmed(question, yes)  # noqa: E731
     shelf = load_shelf()
@@ -488,9 +487,9 @@ def publish(
     ] = None,
 ) -> None:
     """Publish the shelf: recipe folders that run with `docker compose up`, Swarm stacks, a Portainer feed, a page."""
-    from compose.publish import publish_shelf
-    from images.registry import check_registry, pinned_images
-    from shelf.catalogue import load_shelf
+    from tm351vce.compose.publish import publish_shelf
+    from tm351vce.images.registry import check_registry, pinned_images
+    from tm351vce.shelf.catalogue import load_shelf
 
     shelf = load_shelf()
     registry = check_registry(registry)
@@ -530,8 +529,8 @@ def bake(
     ] = False,
 ) -> None:
     """Bake an AMI of a recipe: boot Debian 12 with the provisioning user-data, image it, copy and share it."""
-    from ami import commands as ami_commands
-    from shelf.catalogue import load_shelf
+    from tm351vce.ami import commands as ami_commands
+    from tm351vce.shelf.catalogue import load_shelf
 
     shelf = load_shelf()
     result = ami_commands.bake(
@@ -557,7 +556,7 @@ app.add_typer(amis, name="amis")
 @reported
 def amis_list(region: AwsRegion = None, as_json: AsJson = False) -> None:
     """List the baked AMIs of this account in a region, newest first."""
-    from ami import commands as ami_commands
+    from tm351vce.ami import commands as ami_commands
 
     releases = ami_commands.releases(region)
     if as_json:
@@ -579,7 +578,7 @@ def amis_prune(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before deleting.")] = False,
 ) -> None:
     """Deregister all but the newest N AMIs of each recipe, and their snapshots, in every region they were copied to."""
-    from ami import commands as ami_commands
+    from tm351vce.ami import commands as ami_commands
 
     def confirm(doomed: list) -> bool:
         for release in doomed:
@@ -622,10 +621,10 @@ def fleet_up(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the instances to run.")] = False,
 ) -> None:
     """Launch one instance per student of the roster (only those missing), and write their credentials."""
-    from ami import fleet_commands
-    from ami.fleet import FleetOptions
-    from ami.views import fleet_failures_table, fleet_summary_table
-    from shelf.catalogue import load_shelf
+    from tm351vce.ami import fleet_commands
+    from tm351vce.ami.fleet import FleetOptions
+    from tm351vce.ami.views import fleet_failures_table, fleet_summary_table
+    from tm351vce.shelf.catalogue import load_shelf
 
     options = FleetOptions(instance_type, ami, allow_cidr, concurrency, not no_wait)
     shelf = load_shelf()
@@ -643,9 +642,9 @@ def fleet_up(
 @reported
 def fleet_status(roster: Roster = ..., region: AwsRegion = None, as_json: AsJson = False) -> None:  # type: ignore[assignment]
     """Show each student's instance: state, URL, certificate fingerprint."""
-    from ami import fleet_commands
-    from ami.views import fleet_status_table
-    from shelf.catalogue import load_shelf
+    from tm351vce.ami import fleet_commands
+    from tm351vce.ami.views import fleet_status_table
+    from tm351vce.shelf.catalogue import load_shelf
 
     rows = fleet_commands.fleet_status(load_shelf(), roster, region, err)
     if as_json:
@@ -662,8 +661,8 @@ def fleet_down(
     yes: Annotated[bool, typer.Option("--yes", help="Terminate without asking (students' data is lost).")] = False,
 ) -> None:
     """Terminate the roster's instances and delete their security groups."""
-    from ami import fleet_commands
-    from shelf.catalogue import load_shelf
+    from tm351vce.ami import fleet_commands
+    from tm351vce.shelf.catalogue import load_shelf
 
     instances, groups = fleet_commands.fleet_down(load_shelf(), roster, region, yes, err)
     out.print(f"Terminated {instances} instance(s) and deleted {groups} security group(s).")
@@ -688,7 +687,7 @@ def password(
     student: Student = None,
 ) -> None:
     """Print the password to log in with (user: student)."""
-    from shelf.catalogue import load_shelf
+    from tm351vce.shelf.catalogue import load_shelf
 
     host = _host(load_shelf(), provider, data_dir=data_dir, vm=vm, vagrant_dir=vagrant_dir, region=region,
                  student=student)  # fmt: skip

@@ -6,8 +6,7 @@ import ipaddress
 import os
 
 import requests
-
-from shelf.errors import UsageProblem
+from tm351vce.shelf.errors import UsageProblem
 
 # AWS's own echo service: it answers with the caller's public IPv4 address and nothing else.
 ADDRESS_ECHO_URL = "https://checkip.amazonaws.com"

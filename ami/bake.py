@@ -15,8 +15,7 @@ from pathlib import Path
 
 import boto3
 from rich.console import Console
-
-from ami.aws import (
+from tm351vce.ami.aws import (
     BAKE_TAG,
     RECIPE_TAG,
     REGIONS_TAG,
@@ -29,14 +28,14 @@ from ami.aws import (
     snapshots_of,
     tag_list,
 )
-from ami.base_ami import resolve_base_ami
-from ami.steps import Step, StepResult, run_steps
-from ami.waiting import Clock, Polling, Waiter
-from provision.bundle import host_settings
-from provision.cloud_init import USER_DATA_LIMIT, host_user_data
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import DEFAULT_INSTANCE_TYPE
-from shelf.errors import UsageProblem
+from tm351vce.ami.base_ami import resolve_base_ami
+from tm351vce.ami.steps import Step, StepResult, run_steps
+from tm351vce.ami.waiting import Clock, Polling, Waiter
+from tm351vce.provision.bundle import host_settings
+from tm351vce.provision.cloud_init import USER_DATA_LIMIT, host_user_data
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import DEFAULT_INSTANCE_TYPE
+from tm351vce.shelf.errors import UsageProblem
 
 ROOT_VOLUME_GIB = 16  # the engine, the recipe's images and room for an upgrade
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")

@@ -6,9 +6,8 @@ import re
 
 import boto3
 import botocore.exceptions
-
-from ami.aws import ec2, image_or_none, ssm
-from shelf.errors import UsageProblem
+from tm351vce.ami.aws import ec2, image_or_none, ssm
+from tm351vce.shelf.errors import UsageProblem
 
 DEBIAN_SSM_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
 DEBIAN_OWNER = "136693071363"  # the Debian cloud team's AWS account

@@ -6,13 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-
-from ami.aws import aws_session, calling_aws
-from ami.bake import Bake, BakeOptions
-from ami.retention import Release, list_releases, prune, to_prune
-from ami.waiting import Polling
-from shelf.catalogue import Recipe, Shelf
-from shelf.errors import UsageProblem
+from tm351vce.ami.aws import aws_session, calling_aws
+from tm351vce.ami.bake import Bake, BakeOptions
+from tm351vce.ami.retention import Release, list_releases, prune, to_prune
+from tm351vce.ami.waiting import Polling
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.errors import UsageProblem
 
 
 def bake(

@@ -20,16 +20,15 @@ import botocore.exceptions
 import botocore.parsers
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from ami.access import resolve_cidr
-from ami.aws import VERSION_TAG, error_code, error_text, tags_of
-from ami.roster import RosterRow
-from ami.sizing import check_instance_type
-from ami.student import LaunchSpec, Outcome, StudentInstances
-from ami.waiting import Polling, Waiter
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import DEFAULT_CONCURRENCY, DEFAULT_INSTANCE_TYPE
-from shelf.errors import UsageProblem
+from tm351vce.ami.access import resolve_cidr
+from tm351vce.ami.aws import VERSION_TAG, error_code, error_text, tags_of
+from tm351vce.ami.roster import RosterRow
+from tm351vce.ami.sizing import check_instance_type
+from tm351vce.ami.student import LaunchSpec, Outcome, StudentInstances
+from tm351vce.ami.waiting import Polling, Waiter
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import DEFAULT_CONCURRENCY, DEFAULT_INSTANCE_TYPE
+from tm351vce.shelf.errors import UsageProblem
 
 # Refusals that say "not now" rather than "no": throttling and AWS's own passing failures.
 PASSING = (

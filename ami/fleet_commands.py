@@ -6,12 +6,11 @@ from pathlib import Path
 
 import boto3
 from rich.console import Console
-
-from ami.aws import aws_session, calling_aws
-from ami.fleet import Fleet, FleetOptions, FleetResult
-from ami.roster import RosterRow, read_roster
-from shelf.catalogue import Recipe, Shelf
-from shelf.errors import UsageProblem
+from tm351vce.ami.aws import aws_session, calling_aws
+from tm351vce.ami.fleet import Fleet, FleetOptions, FleetResult
+from tm351vce.ami.roster import RosterRow, read_roster
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.errors import UsageProblem
 
 
 def _fleet(

@@ -6,12 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console
-
-from ami import student_commands
-from ami.student_commands import CloudOptions
-from ami.views import cloud_status_table
-from hosts.base import Confirm, Host, Report, Started
-from shelf.catalogue import Recipe, Shelf
+from tm351vce.ami import student_commands
+from tm351vce.ami.student_commands import CloudOptions
+from tm351vce.ami.views import cloud_status_table
+from tm351vce.hosts.base import Confirm, Host, Report, Started
+from tm351vce.shelf.catalogue import Recipe, Shelf
 
 
 @dataclass(frozen=True)

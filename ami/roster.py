@@ -6,9 +6,9 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from ami.access import parse_cidr
-from ami.student_store import STUDENT_ID
-from shelf.errors import UsageProblem
+from tm351vce.ami.access import parse_cidr
+from tm351vce.ami.student_store import STUDENT_ID
+from tm351vce.shelf.errors import UsageProblem
 
 COLUMNS = ("student_id", "email", "allow_cidr")
 

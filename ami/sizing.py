@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import botocore.exceptions
-
-from ami.aws import error_text
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import HOST_RESERVE_MIB
-from shelf.errors import UsageProblem
+from tm351vce.ami.aws import error_text
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import HOST_RESERVE_MIB
+from tm351vce.shelf.errors import UsageProblem
 
 # Smallest first: the suggestion is the cheapest general-purpose type that fits.
 CANDIDATE_TYPES = ("t3.micro", "t3.small", "t3.medium", "t3.large", "t3.xlarge", "t3.2xlarge")

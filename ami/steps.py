@@ -6,10 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console
-
-from ami.aws import error_text
-from ami.waiting import Clock
-from shelf.errors import OperationFailed, UsageProblem
+from tm351vce.ami.aws import error_text
+from tm351vce.ami.waiting import Clock
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
 
 
 @dataclass

@@ -15,9 +15,8 @@ import boto3
 import botocore.exceptions
 import requests
 from rich.console import Console
-
-from ami.access import is_world
-from ami.aws import (
+from tm351vce.ami.access import is_world
+from tm351vce.ami.aws import (
     OWNER_TAG,
     RECIPE_TAG,
     ROLE_TAG,
@@ -31,12 +30,12 @@ from ami.aws import (
     tag_list,
     tags_of,
 )
-from ami.student_store import StudentRecord, StudentStore
-from ami.waiting import Clock, Polling, Waiter
-from provision.instance import InstanceConfig, hash_password, instance_user_data
-from provision.tls import FingerprintMismatch, fingerprint_from_console, pinned_get
-from shelf.catalogue import Recipe
-from shelf.errors import UsageProblem
+from tm351vce.ami.student_store import StudentRecord, StudentStore
+from tm351vce.ami.waiting import Clock, Polling, Waiter
+from tm351vce.provision.instance import InstanceConfig, hash_password, instance_user_data
+from tm351vce.provision.tls import FingerprintMismatch, fingerprint_from_console, pinned_get
+from tm351vce.shelf.catalogue import Recipe
+from tm351vce.shelf.errors import UsageProblem
 
 HTTPS_PORT = 443
 HTTP_PORT = 80  # redirects to HTTPS only (and answers ACME's challenge with --domain)

@@ -9,17 +9,16 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from rich.console import Console
-
-from ami.access import is_world, parse_cidr, resolve_cidr
-from ami.aws import VERSION_TAG, aws_session, calling_aws, console_text, tags_of
-from ami.sizing import check_instance_type
-from ami.student import LaunchSpec, Outcome, StudentInstances
-from ami.student_store import STUDENT_ID, StudentRecord
-from ami.waiting import Polling, WaitFailed, WaitTimedOut
-from provision.tls import FingerprintMismatch, fingerprint_from_console
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import DEFAULT_INSTANCE_TYPE
-from shelf.errors import OperationFailed, UsageProblem
+from tm351vce.ami.access import is_world, parse_cidr, resolve_cidr
+from tm351vce.ami.aws import VERSION_TAG, aws_session, calling_aws, console_text, tags_of
+from tm351vce.ami.sizing import check_instance_type
+from tm351vce.ami.student import LaunchSpec, Outcome, StudentInstances
+from tm351vce.ami.student_store import STUDENT_ID, StudentRecord
+from tm351vce.ami.waiting import Polling, WaitFailed, WaitTimedOut
+from tm351vce.provision.tls import FingerprintMismatch, fingerprint_from_console
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import DEFAULT_INSTANCE_TYPE
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
 
 T = TypeVar("T")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

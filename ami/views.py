@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from rich.table import Table
-
-from ami.fleet import FleetResult
-from ami.student_commands import CloudStatus
+from tm351vce.ami.fleet import FleetResult
+from tm351vce.ami.student_commands import CloudStatus
 
 
 def cloud_status_table(status: CloudStatus) -> Table:

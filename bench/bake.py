@@ -29,10 +29,9 @@ sys.path.insert(0, str(REPO))
 import boto3  # noqa: E402
 import requests  # noqa: E402
 from rich.console import Console  # noqa: E402
-
-from ami.bake import Bake, BakeOptions  # noqa: E402
-from ami.waiting import Polling  # noqa: E402
-from shelf.catalogue import load_shelf  # noqa: E402
+from tm351vce.ami.bake import Bake, BakeOptions  # noqa: E402
+from tm351vce.ami.waiting import Polling  # noqa: E402
+from tm351vce.shelf.catalogue import load_shelf  # noqa: E402
 
 REGION = "eu-west-2"
 REGISTRY = "registry.example.org/bench"

@@ -22,8 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from shelf.catalogue import load_shelf  # noqa: E402
-from shelf.engine import docker_client  # noqa: E402
+from tm351vce.shelf.catalogue import load_shelf  # noqa: E402
+from tm351vce.shelf.engine import docker_client  # noqa: E402
 
 PROJECT = "tm351-bench"
 

@@ -28,11 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from shelf.catalogue import load_shelf  # noqa: E402
-from vagrant.options import DEFAULT_DISK_GB, BoxFormat  # noqa: E402
-from vagrant.release.boxes import LIBVIRT_DISK  # noqa: E402
-from vagrant.release.build import vm_release  # noqa: E402
-from vagrant.render import vm_memory_mib  # noqa: E402
+from tm351vce.shelf.catalogue import load_shelf  # noqa: E402
+from tm351vce.vagrant.options import DEFAULT_DISK_GB, BoxFormat  # noqa: E402
+from tm351vce.vagrant.release.boxes import LIBVIRT_DISK  # noqa: E402
+from tm351vce.vagrant.release.build import vm_release  # noqa: E402
+from tm351vce.vagrant.render import vm_memory_mib  # noqa: E402
 
 TARGET_BYTES = 1.5 * 1000**3  # the compressed box, per the release's target
 LOGIN = re.compile(r"TM351-LOGIN: open (\S+) and log in as student with the password (\S+)")

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-from compose.gateway import routed_apps
-from shelf.catalogue import Recipe, Shelf, VolumeKind
+from tm351vce.compose.gateway import routed_apps
+from tm351vce.shelf.catalogue import Recipe, Shelf, VolumeKind
 
 TEMPLATES = Path(__file__).parent / "shelf_templates"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compose.render import StackOptions, app_secrets, recipe_secrets, render_compose
-from shelf import labels
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import SECRETS_FOLDER
+from tm351vce.compose.render import StackOptions, app_secrets, recipe_secrets, render_compose
+from tm351vce.shelf import labels
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import SECRETS_FOLDER
 
 DATA_DIR = "${TM351_DATA_DIR:-./TM351VCE}"
 PORT = "${TM351_PORT:-35180}"

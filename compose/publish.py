@@ -7,13 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from compose.catalogue_page import TEMPLATES, index_page, logo_path, logo_svg, portainer_feed
-from compose.portable import portable_project
-from compose.render import StackOptions, entrance_url, recipe_secrets
-from compose.swarm import ROUTES_FILE, SECRETS_DIR, swarm_stack
-from shelf.catalogue import Recipe, Shelf
-from shelf.serialise import to_yaml
+from tm351vce.compose.catalogue_page import TEMPLATES, index_page, logo_path, logo_svg, portainer_feed
+from tm351vce.compose.portable import portable_project
+from tm351vce.compose.render import StackOptions, entrance_url, recipe_secrets
+from tm351vce.compose.swarm import ROUTES_FILE, SECRETS_DIR, swarm_stack
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.serialise import to_yaml
 
 DEFAULT_BASE_URL = "https://example.org/tm351-shelf"
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compose.gateway import CONFIG_NAME, ROUTES_TARGET, render_routes, routed_apps
-from shelf import labels
-from shelf.catalogue import App, Recipe, Shelf, VolumeKind
-from shelf.constants import DEFAULT_PROJECT, SECRETS_FOLDER
+from tm351vce.compose.gateway import CONFIG_NAME, ROUTES_TARGET, render_routes, routed_apps
+from tm351vce.shelf import labels
+from tm351vce.shelf.catalogue import App, Recipe, Shelf, VolumeKind
+from tm351vce.shelf.constants import DEFAULT_PROJECT, SECRETS_FOLDER
 
 
 @dataclass(frozen=True)

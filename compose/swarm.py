@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from compose.gateway import CONFIG_NAME
-from compose.portable import GID, PLACEHOLDER_DATA, PORT, UID, use_data_dir_variable
-from compose.render import StackOptions, app_secrets, recipe_secrets, render_compose
-from shelf.catalogue import Recipe, Shelf
+from tm351vce.compose.gateway import CONFIG_NAME
+from tm351vce.compose.portable import GID, PLACEHOLDER_DATA, PORT, UID, use_data_dir_variable
+from tm351vce.compose.render import StackOptions, app_secrets, recipe_secrets, render_compose
+from tm351vce.shelf.catalogue import Recipe, Shelf
 
 ROUTES_FILE = "gateway-routes.conf"
 SECRETS_DIR = "secrets"

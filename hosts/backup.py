@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from compose.render import StackOptions
-from hosts.base import StackAccess
-from shelf import labels
-from shelf.catalogue import Backup, Shelf, VolumeKind
-from shelf.errors import OperationFailed, UsageProblem
-from shelf.labels import PROJECT_LABEL
-from shelf.progress import console
+from tm351vce.compose.render import StackOptions
+from tm351vce.hosts.base import StackAccess
+from tm351vce.shelf import labels
+from tm351vce.shelf.catalogue import Backup, Shelf, VolumeKind
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.labels import PROJECT_LABEL
+from tm351vce.shelf.progress import console
 
 FORMAT = "tm351-backup"
 FORMAT_VERSION = 1

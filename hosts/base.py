@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shelf.catalogue import Recipe
-from shelf.engine import compose_cli
-from shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.catalogue import Recipe
+from tm351vce.shelf.engine import compose_cli
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
 
 Confirm = Callable[[str], bool]
 

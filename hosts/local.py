@@ -12,29 +12,28 @@ from pathlib import Path
 
 import docker
 from docker.models.containers import Container
-
-from compose.render import (
+from tm351vce.compose.render import (
     StackOptions,
     app_secrets,
     entrance_url,
     recipe_secrets,
     render_compose,
 )
-from hosts.base import Confirm, Host, Report, StackAccess, Started
-from hosts.student_folder import StudentFolder
-from hosts.views import status_table
-from images.build import ensure_images
-from images.dashboard.tm351_dashboard.services import Stack as ServiceView
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import DEFAULT_PROJECT, HOST_RESERVE_MIB, LOGIN_SECRET
-from shelf.engine import compose_cli, docker_client
-from shelf.errors import OperationFailed, UsageProblem
-from shelf.labels import APP as APP_LABEL
-from shelf.labels import PROJECT_LABEL, SERVICE_LABEL
-from shelf.labels import RECIPE as RECIPE_LABEL
-from shelf.labels import URL as URL_LABEL
-from shelf.progress import LOG_DIR, run_with_progress
-from shelf.serialise import to_yaml
+from tm351vce.hosts.base import Confirm, Host, Report, StackAccess, Started
+from tm351vce.hosts.student_folder import StudentFolder
+from tm351vce.hosts.views import status_table
+from tm351vce.images.build import ensure_images
+from tm351vce.images.dashboard.tm351_dashboard.services import Stack as ServiceView
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import DEFAULT_PROJECT, HOST_RESERVE_MIB, LOGIN_SECRET
+from tm351vce.shelf.engine import compose_cli, docker_client
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.labels import APP as APP_LABEL
+from tm351vce.shelf.labels import PROJECT_LABEL, SERVICE_LABEL
+from tm351vce.shelf.labels import RECIPE as RECIPE_LABEL
+from tm351vce.shelf.labels import URL as URL_LABEL
+from tm351vce.shelf.progress import LOG_DIR, run_with_progress
+from tm351vce.shelf.serialise import to_yaml
 
 WAIT_MARGIN_S = 60
 FAILED_LOG_LINES = 25

@@ -7,8 +7,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from shelf.constants import SECRETS_FOLDER
-from shelf.errors import UsageProblem
+from tm351vce.shelf.constants import SECRETS_FOLDER
+from tm351vce.shelf.errors import UsageProblem
 
 SECRET_BYTES = 24  # 32 URL-safe characters
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from hosts.local import StackStatus
+    from tm351vce.hosts.local import StackStatus
 
 
 def shelf_tables(summary: dict[str, Any]) -> list[Table]:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import docker
 from docker.errors import DockerException
-
-from shelf.constants import DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, DEBIAN_SUITE
-from shelf.engine import image_present
-from shelf.errors import OperationFailed, UsageProblem
-from shelf.progress import console, run_with_progress
-from shelf.tools import as_root, find_tool
+from tm351vce.shelf.constants import DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, DEBIAN_SUITE
+from tm351vce.shelf.engine import image_present
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.progress import console, run_with_progress
+from tm351vce.shelf.tools import as_root, find_tool
 
 # The tag names the recipe's revision, so a changed recipe makes a new image rather than reusing an old one.
 BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm-r3"

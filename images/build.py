@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-
-from images.base import resolve_base_image
-from shelf import labels
-from shelf.catalogue import App, Shelf
-from shelf.constants import DEFAULT_BASE_IMAGE
-from shelf.engine import compose_cli, docker_client, image_present
-from shelf.errors import OperationFailed, UsageProblem
-from shelf.progress import LOG_DIR, console, run_with_progress
-from shelf.serialise import to_yaml
+from tm351vce.images.base import resolve_base_image
+from tm351vce.shelf import labels
+from tm351vce.shelf.catalogue import App, Shelf
+from tm351vce.shelf.constants import DEFAULT_BASE_IMAGE
+from tm351vce.shelf.engine import compose_cli, docker_client, image_present
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.progress import LOG_DIR, console, run_with_progress
+from tm351vce.shelf.serialise import to_yaml
 
 FETCH_ARTIFACT = Path(__file__).with_name("artifacts") / "fetch-artifact.sh"
 ARTIFACT_ERROR = "tm351-artifact-error: "

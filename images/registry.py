@@ -9,10 +9,10 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from shelf.catalogue import App, Shelf
-from shelf.engine import docker_client, image_present
-from shelf.errors import OperationFailed, UsageProblem
-from shelf.progress import LOG_DIR, run_with_progress
+from tm351vce.shelf.catalogue import App, Shelf
+from tm351vce.shelf.engine import docker_client, image_present
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.progress import LOG_DIR, run_with_progress
 
 # HOST[:PORT] and an optional /NAMESPACE, as Docker spells references (lower case, no scheme).
 _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compose.render import StackOptions, recipe_secrets, render_compose
-from images.registry import pinned_images
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import (
+from tm351vce.compose.render import StackOptions, recipe_secrets, render_compose
+from tm351vce.images.registry import pinned_images
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import (
     COMPOSE_PLUGIN_SHA256,
     COMPOSE_PLUGIN_URL,
     HOST_DATA_DIR,
@@ -23,8 +23,8 @@ from shelf.constants import (
     SERVICE_USER,
     STATE_DIR,
 )
-from shelf.errors import UsageProblem
-from shelf.serialise import to_yaml
+from tm351vce.shelf.errors import UsageProblem
+from tm351vce.shelf.serialise import to_yaml
 
 PROVISION_DIR = Path(__file__).parent
 IMAGES_ARCHIVE = "images.tar"

@@ -7,10 +7,9 @@ import gzip
 from typing import Any
 
 import yaml
-
-from provision.bundle import BundleFile, HostSettings, host_bundle
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import INSTALL_DIR, PROVISIONED_MARKER
+from tm351vce.provision.bundle import BundleFile, HostSettings, host_bundle
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import INSTALL_DIR, PROVISIONED_MARKER
 
 # EC2 refuses user-data above 16 KiB, so files travel gzip-compressed.
 USER_DATA_LIMIT = 16 * 1024

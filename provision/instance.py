@@ -7,9 +7,8 @@ import re
 from dataclasses import dataclass
 
 import bcrypt
-
-from provision.cloud_init import to_user_data
-from shelf.constants import HOST_SECRETS_DIR, INSTALL_DIR, LOGIN_SECRET
+from tm351vce.provision.cloud_init import to_user_data
+from tm351vce.shelf.constants import HOST_SECRETS_DIR, INSTALL_DIR, LOGIN_SECRET
 
 PASSWORD_PATH = HOST_SECRETS_DIR / LOGIN_SECRET
 INSTANCE_ENV_PATH = INSTALL_DIR / "instance.env"

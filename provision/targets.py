@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from compose.render import StackOptions, render_compose
-from provision.bundle import host_settings
-from provision.cloud_init import host_user_data
-from provision.kinds import Target
-from shelf.catalogue import Recipe, Shelf
-from shelf.serialise import to_yaml
+from tm351vce.compose.render import StackOptions, render_compose
+from tm351vce.provision.bundle import host_settings
+from tm351vce.provision.cloud_init import host_user_data
+from tm351vce.provision.kinds import Target
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.serialise import to_yaml
 
 
 def render_target(

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
-
-from shelf.errors import UsageProblem
+from tm351vce.shelf.constants import VERSION
+from tm351vce.shelf.errors import UsageProblem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHELF_PATH = PROJECT_ROOT / "compose" / "shelf.yaml"
@@ -132,7 +132,7 @@ class Defaults(_Strict):
 
 
 class Shelf(_Strict):
-    version: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
+    version: str = Field(default=VERSION, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
     defaults: Defaults
     student_folders: list[str]
     apps: dict[str, App]

@@ -10,8 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from shelf.constants import COMPOSE_PLUGIN_SHA256, COMPOSE_PLUGIN_URL
-from shelf.errors import OperationFailed
+from tm351vce.shelf.constants import COMPOSE_PLUGIN_SHA256, COMPOSE_PLUGIN_URL
+from tm351vce.shelf.errors import OperationFailed
 
 BINARY = "src/compose/docker-compose"  # its path in the archive, under the archive's top folder
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
+# The project's one version: images are tagged with it, and the Python package carries it.
+VERSION = "0.1.0"
+
 # The student's folder: the install's secrets and the rendered Compose file live in this subfolder.
 SECRETS_FOLDER = ".tm351"
 LOGIN_SECRET = "password"  # noqa: S105 - the name of a file, not a password

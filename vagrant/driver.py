@@ -12,16 +12,16 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from hosts.base import StackAccess
-from provision.bundle import host_settings
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import HOST_PROJECT, HOST_SECRETS_DIR, LOGIN_SECRET, PROVISIONED_MARKER
-from shelf.constants import STATE_DIR as HOST_STATE_DIR
-from shelf.errors import OperationFailed, UsageProblem
-from shelf.progress import LOG_DIR, run_with_progress, wait_with_progress
-from vagrant.release.boxes import READY_FILE
-from vagrant.release_box import ReleaseBox, release_box
-from vagrant.render import (
+from tm351vce.hosts.base import StackAccess
+from tm351vce.provision.bundle import host_settings
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import HOST_PROJECT, HOST_SECRETS_DIR, LOGIN_SECRET, PROVISIONED_MARKER
+from tm351vce.shelf.constants import STATE_DIR as HOST_STATE_DIR
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.progress import LOG_DIR, run_with_progress, wait_with_progress
+from tm351vce.vagrant.release.boxes import READY_FILE
+from tm351vce.vagrant.release_box import ReleaseBox, release_box
+from tm351vce.vagrant.render import (
     CONSOLE_LOG,
     MACHINE,
     AwsOptions,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hosts.base import Host, StackAccess, Started
-from shelf.catalogue import Recipe, Shelf
-from vagrant.driver import vagrant_password, vagrant_stack, vagrant_up
-from vagrant.options import Provider
+from tm351vce.hosts.base import Host, StackAccess, Started
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.vagrant.driver import vagrant_password, vagrant_stack, vagrant_up
+from tm351vce.vagrant.options import Provider
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shelf.errors import UsageProblem
+from tm351vce.shelf.errors import UsageProblem
 
 BOX_NAME = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$")
 # The file names `vm-release` gives its boxes: tm351-RECIPE-VERSION-PROVIDER.box

@@ -8,25 +8,25 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compose.render import StackOptions, entrance_url
-from images.build import ensure_host_image, ensure_images
-from provision.bundle import (
+from tm351vce.compose.render import StackOptions, entrance_url
+from tm351vce.images.build import ensure_host_image, ensure_images
+from tm351vce.provision.bundle import (
     IMAGES_ARCHIVE,
     HostSettings,
     host_bundle,
     write_bundle,
 )
-from provision.cloud_init import host_user_data
-from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
-from shelf.catalogue import Recipe, Shelf
-from shelf.constants import HOST_DATA_DIR, HOST_SECRETS_DIR, SERVICE_UID
-from shelf.engine import docker_client
-from shelf.errors import OperationFailed, UsageProblem
-from shelf.progress import LOG_DIR, run_with_progress
-from vagrant.options import AwsOptions, Provider
-from vagrant.release.boxes import FORWARD_ID
-from vagrant.release_box import ReleaseBox
-from vagrant.ruby_template import ruby_template
+from tm351vce.provision.cloud_init import host_user_data
+from tm351vce.provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import HOST_DATA_DIR, HOST_SECRETS_DIR, SERVICE_UID
+from tm351vce.shelf.engine import docker_client
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.progress import LOG_DIR, run_with_progress
+from tm351vce.vagrant.options import AwsOptions, Provider
+from tm351vce.vagrant.release.boxes import FORWARD_ID
+from tm351vce.vagrant.release_box import ReleaseBox
+from tm351vce.vagrant.ruby_template import ruby_template
 
 TEMPLATE = Path(__file__).with_name("Vagrantfile.j2")
 BOXES = {"virtualbox": "bento/debian-12", "libvirt": "debian/bookworm64"}

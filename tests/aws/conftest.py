@@ -18,9 +18,9 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
+from tm351vce.ami.base_ami import DEBIAN_OWNER
+from tm351vce.shelf.catalogue import load_shelf
 
-from ami.base_ami import DEBIAN_OWNER
-from shelf.catalogue import load_shelf
 from tests.integration.conftest import free_port
 
 REGION = "eu-west-2"
@@ -128,7 +128,7 @@ def aws(moto_endpoint, tmp_path, monkeypatch) -> Aws:
 
 def baked_ami(aws: Aws, recipe: str = RECIPE, version: str | None = None) -> str:
     """A release AMI as `bake` leaves it (made from a Debian instance, tagged), for launching students from."""
-    from ami.aws import RECIPE_TAG, ROLE_TAG, VERSION_TAG, tag_list
+    from tm351vce.ami.aws import RECIPE_TAG, ROLE_TAG, VERSION_TAG, tag_list
 
     client = aws.ec2()
     instance_id = client.run_instances(ImageId=NEW_DEBIAN, InstanceType="t3.micro", MinCount=1, MaxCount=1)[

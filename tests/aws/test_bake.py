@@ -12,13 +12,13 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 from rich.console import Console
+from tm351vce.ami.aws import BAKE_TAG, ROLE_TAG, delete_image, tags_of
+from tm351vce.ami.bake import Bake, BakeOptions, provisioning_outcome
+from tm351vce.ami.steps import StepFailed
+from tm351vce.ami.waiting import Clock, Polling
+from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.shelf.errors import UsageProblem
 
-from ami.aws import BAKE_TAG, ROLE_TAG, delete_image, tags_of
-from ami.bake import Bake, BakeOptions, provisioning_outcome
-from ami.steps import StepFailed
-from ami.waiting import Clock, Polling
-from shelf.catalogue import load_shelf
-from shelf.errors import UsageProblem
 from tests.aws.conftest import NEW_DEBIAN, RECIPE, REGION, REGISTRY, Aws
 from tests.conftest import run_cli
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from tm351vce.ami.aws import OWNER_TAG, RECIPE_TAG, ROLE_TAG, STUDENT_TAG, VERSION_TAG, tags_of
+from tm351vce.ami.sizing import check_instance_type
+from tm351vce.shelf.catalogue import load_shelf
 
-from ami.aws import OWNER_TAG, RECIPE_TAG, ROLE_TAG, STUDENT_TAG, VERSION_TAG, tags_of
-from ami.sizing import check_instance_type
-from shelf.catalogue import load_shelf
 from tests.aws.conftest import REGION, Aws, baked_ami
 from tests.conftest import run_cli
 

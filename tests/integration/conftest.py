@@ -14,8 +14,8 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+from tm351vce.shelf.catalogue import load_shelf
 
-from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 from tests.integration.jupyter_kernel import Execution, execute
 

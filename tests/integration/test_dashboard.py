@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from tm351vce.images.dashboard.tm351_dashboard.services import memory_from_cgroup
+from tm351vce.provision.instance import hash_password
+from tm351vce.shelf.catalogue import load_shelf
 
-from images.dashboard.tm351_dashboard.services import memory_from_cgroup
-from provision.instance import hash_password
-from shelf.catalogue import load_shelf
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import os
 import tarfile
 
 import pytest
+from tm351vce.shelf.catalogue import load_shelf
 
-from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ import nbformat
 import psycopg
 import pytest
 import yaml
+from tm351vce.shelf.catalogue import SHELF_PATH
 
-from shelf.catalogue import SHELF_PATH
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from images.base import _tidy_rootfs
+from tm351vce.images.base import _tidy_rootfs
 
 
 def test_tidy_rootfs_trims_docs_and_locales_and_adds_update_sources(tmp_path):

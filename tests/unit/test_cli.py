@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import yaml
-
-from shelf.catalogue import load_shelf
+from tm351vce.shelf.catalogue import load_shelf
 
 
 def test_list_json_shape(cli):

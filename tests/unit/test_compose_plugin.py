@@ -11,10 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from shelf import compose_plugin, engine
-from shelf.errors import UsageProblem
-from shelf.tools import as_root, find_tool
+from tm351vce.shelf import compose_plugin, engine
+from tm351vce.shelf.errors import UsageProblem
+from tm351vce.shelf.tools import as_root, find_tool
 
 # Stands in for Debian's docker CLI: `docker compose` works only once the user's plugin is there.
 FAKE_DOCKER = """#!/bin/sh

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import botocore.exceptions
 import botocore.parsers
-
-from ami.fleet import _passing
+from tm351vce.ami.fleet import _passing
 
 
 def test_an_error_page_instead_of_an_aws_answer_is_tried_again():

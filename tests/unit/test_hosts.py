@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from ami.host import AwsHost
-from hosts.base import Host, NotOffered
-from hosts.local import LocalHost
-from shelf.catalogue import load_shelf
-from vagrant.host import VagrantHost
-from vagrant.options import Provider
+from tm351vce.ami.host import AwsHost
+from tm351vce.hosts.base import Host, NotOffered
+from tm351vce.hosts.local import LocalHost
+from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.vagrant.host import VagrantHost
+from tm351vce.vagrant.options import Provider
 
 SHELF = load_shelf()
 

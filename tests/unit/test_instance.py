@@ -15,11 +15,10 @@ from typing import ClassVar
 import bcrypt
 import pytest
 import yaml
-
-from provision.bundle import HostSettings, host_bundle
-from provision.instance import InstanceConfig, hash_password, instance_user_data
-from provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
-from shelf.catalogue import load_shelf
+from tm351vce.provision.bundle import HostSettings, host_bundle
+from tm351vce.provision.instance import InstanceConfig, hash_password, instance_user_data
+from tm351vce.provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
+from tm351vce.shelf.catalogue import load_shelf
 
 SHELF = load_shelf()
 PASSWORD = "Zq3-vN8_pL2xR7tY4kW9sB1m"  # shaped like a generated one: 24 characters of base64url

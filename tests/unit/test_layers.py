@@ -20,6 +20,12 @@ LAYERS = {
 IMAGE_PROGRAMS = ("images/dashboard/tm351_dashboard", "images/jupyter/docx_exporter")
 
 
+def _folder(module: str) -> str:
+    """The project folder a module name is in (`tm351vce.hosts.local` is in hosts), else its top name."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "tm351vce" and len(parts) > 1 else parts[0]
+
+
 def imported_folders(folder: str) -> dict[str, set[str]]:
     """{module path: project folders it imports}, for every module of one folder."""
     found = {}
@@ -30,9 +36,9 @@ def imported_folders(folder: str) -> dict[str, set[str]]:
         names: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.split(".")[0])
+                names.add(_folder(node.module))
             elif isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
+                names.update(_folder(alias.name) for alias in node.names)
         found[relative] = {name for name in names if name in LAYERS and name != folder}
     return found
 

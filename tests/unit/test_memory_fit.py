@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from hosts.local import HOST_RESERVE_MIB, _check_memory
-from shelf.catalogue import load_shelf
-from shelf.errors import UsageProblem
+from tm351vce.hosts.local import HOST_RESERVE_MIB, _check_memory
+from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.shelf.errors import UsageProblem
 
 
 def test_a_recipe_that_fits_is_accepted():

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from images.registry import check_registry, pinned_images
-from provision.bundle import HostSettings, host_bundle
-from provision.cloud_init import USER_DATA_LIMIT, render_cloud_config, to_user_data
-from shelf.catalogue import load_shelf
-from shelf.errors import UsageProblem
-from vagrant.render import AwsOptions, Provider, VagrantOptions, render_vagrant, vm_memory_mib
+from tm351vce.images.registry import check_registry, pinned_images
+from tm351vce.provision.bundle import HostSettings, host_bundle
+from tm351vce.provision.cloud_init import USER_DATA_LIMIT, render_cloud_config, to_user_data
+from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.shelf.errors import UsageProblem
+from tm351vce.vagrant.render import AwsOptions, Provider, VagrantOptions, render_vagrant, vm_memory_mib
 
 SHELF = load_shelf()
 REGISTRY = "registry.example.org:5000/ou"

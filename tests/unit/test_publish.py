@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 import yaml
+from tm351vce.shelf.catalogue import load_shelf
 
-from shelf.catalogue import load_shelf
 from tests.conftest import run_cli
 
 SHELF = load_shelf()

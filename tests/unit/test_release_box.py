@@ -10,9 +10,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-from shelf.errors import UsageProblem
-from vagrant.release_box import ReleaseBox, release_box
+from tm351vce.shelf.errors import UsageProblem
+from tm351vce.vagrant.release_box import ReleaseBox, release_box
 
 
 def write_catalogue(folder: Path, name: str = "tm351/jupyter-postgres", providers=("libvirt", "virtualbox")) -> Path:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from compose.render import StackOptions, entrance_url, render_compose
-from hosts.student_folder import StudentFolder
-from shelf.catalogue import SHELF_PATH, load_shelf
-from shelf.serialise import to_yaml
+from tm351vce.compose.render import StackOptions, entrance_url, render_compose
+from tm351vce.hosts.student_folder import StudentFolder
+from tm351vce.shelf.catalogue import SHELF_PATH, load_shelf
+from tm351vce.shelf.serialise import to_yaml
 
 OPTIONS = StackOptions(data_dir=Path("/home/ada/TM351VCE"), port=40123, host="127.0.0.1", uid=1234, gid=999)
 

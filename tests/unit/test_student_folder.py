@@ -5,9 +5,8 @@ from __future__ import annotations
 import stat
 
 import pytest
-
-from hosts.student_folder import StudentFolder
-from shelf.errors import UsageProblem
+from tm351vce.hosts.student_folder import StudentFolder
+from tm351vce.shelf.errors import UsageProblem
 
 
 def test_prepare_makes_folders_and_a_private_secret(tmp_path):

@@ -10,14 +10,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
+from tm351vce.shelf.errors import UsageProblem
+from tm351vce.vagrant.release import disk, spec
+from tm351vce.vagrant.release.boxes import BoxSettings, box_vagrantfile, metadata
+from tm351vce.vagrant.release.catalogue import merge_catalogue, merge_checksums, provider_entry
+from tm351vce.vagrant.release.insecure_key import insecure_key
+from tm351vce.vagrant.release.ovf import Machine, render_ovf
 
-from shelf.errors import UsageProblem
 from tests.conftest import run_cli
-from vagrant.release import disk, spec
-from vagrant.release.boxes import BoxSettings, box_vagrantfile, metadata
-from vagrant.release.catalogue import merge_catalogue, merge_checksums, provider_entry
-from vagrant.release.insecure_key import insecure_key
-from vagrant.release.ovf import Machine, render_ovf
 
 GIB = 1024**3
 OVF = "{http://schemas.dmtf.org/ovf/envelope/1}"

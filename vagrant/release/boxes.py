@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vagrant.release.ovf import Machine, render_ovf
-from vagrant.ruby_template import ruby_template
+from tm351vce.vagrant.release.ovf import Machine, render_ovf
+from tm351vce.vagrant.ruby_template import ruby_template
 
 TEMPLATE = Path(__file__).with_name("box_Vagrantfile.j2")
 GIB = 1024**3

@@ -11,21 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.table import Table
-
-from provision.bundle import (
+from tm351vce.provision.bundle import (
     IMAGES_ARCHIVE,
     HostSettings,
     host_bundle,
     write_bundle,
 )
-from shelf.catalogue import Recipe, Shelf
-from shelf.compose_plugin import compose_plugin
-from shelf.constants import HOST_DATA_DIR, HOST_SECRETS_DIR, LOGIN_SECRET, SERVICE_UID
-from shelf.errors import UsageProblem
-from shelf.progress import LOG_DIR, console
-from vagrant.options import DEFAULT_DISK_GB, BoxFormat
-from vagrant.release.boxes import BoxSettings, box_file_name, libvirt_box, virtualbox_box
-from vagrant.release.catalogue import (
+from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.compose_plugin import compose_plugin
+from tm351vce.shelf.constants import HOST_DATA_DIR, HOST_SECRETS_DIR, LOGIN_SECRET, SERVICE_UID
+from tm351vce.shelf.errors import UsageProblem
+from tm351vce.shelf.progress import LOG_DIR, console
+from tm351vce.vagrant.options import DEFAULT_DISK_GB, BoxFormat
+from tm351vce.vagrant.release.boxes import BoxSettings, box_file_name, libvirt_box, virtualbox_box
+from tm351vce.vagrant.release.catalogue import (
     CHECKSUMS,
     merge_catalogue,
     merge_checksums,
@@ -33,11 +32,11 @@ from vagrant.release.catalogue import (
     read_catalogue,
     sha256_file,
 )
-from vagrant.release.convert import check_disk, convert_disk, virtual_size
-from vagrant.release.disk import GIB, build_disk, check_builder
-from vagrant.release.insecure_key import insecure_key
-from vagrant.release.spec import ImageInputs, base_cache_key, image_spec
-from vagrant.render import save_images, vagrant_url, vm_memory_mib
+from tm351vce.vagrant.release.convert import check_disk, convert_disk, virtual_size
+from tm351vce.vagrant.release.disk import GIB, build_disk, check_builder
+from tm351vce.vagrant.release.insecure_key import insecure_key
+from tm351vce.vagrant.release.spec import ImageInputs, base_cache_key, image_spec
+from tm351vce.vagrant.render import save_images, vagrant_url, vm_memory_mib
 
 WORK_DIR = LOG_DIR / "vm-release"
 # Debian, its kernel and the engine take about 1.5 GB; the rest is room for databases and upgrades.

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shelf.errors import UsageProblem
+from tm351vce.shelf.errors import UsageProblem
 
 CHECKSUMS = "SHA256SUMS"
 

@@ -6,8 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from shelf.errors import OperationFailed
-from shelf.progress import LOG_DIR, wait_with_progress
+from tm351vce.shelf.errors import OperationFailed
+from tm351vce.shelf.progress import LOG_DIR, wait_with_progress
 
 # zstd compresses ten times faster than qcow2's default zlib, and smaller; QEMU reads it since 5.1 (2020).
 QCOW2 = ["-O", "qcow2", "-c", "-o", "compression_type=zstd", "-W"]

@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from shelf.errors import OperationFailed, UsageProblem
-from shelf.progress import LOG_DIR, run_with_progress
-from shelf.tools import as_root, find_tool
-from vagrant.release.spec import spec_yaml
+from tm351vce.shelf.errors import OperationFailed, UsageProblem
+from tm351vce.shelf.progress import LOG_DIR, run_with_progress
+from tm351vce.shelf.tools import as_root, find_tool
+from tm351vce.vagrant.release.spec import spec_yaml
 
 GIB = 1024**3
 # The command each needs, and the Debian package that has it.

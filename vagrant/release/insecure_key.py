@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from shelf.errors import UsageProblem
+from tm351vce.shelf.errors import UsageProblem
 
 # Where Debian's package and HashiCorp's installer put Vagrant's gem, which carries the key.
 KEY_PATTERNS = (

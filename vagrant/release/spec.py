@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from shelf.constants import DEBIAN_MIRROR as MIRROR
-from shelf.constants import DEBIAN_SECURITY_MIRROR as SECURITY_MIRROR
-from shelf.constants import DEBIAN_SUITE as SUITE
+from tm351vce.shelf.constants import DEBIAN_MIRROR as MIRROR
+from tm351vce.shelf.constants import DEBIAN_SECURITY_MIRROR as SECURITY_MIRROR
+from tm351vce.shelf.constants import DEBIAN_SUITE as SUITE
 
 IMAGE_DIR = Path(__file__).with_name("image")
 # AppArmor: Debian's kernel turns it on, and the engine then refuses to start containers without its parser.

@@ -1,0 +1,1 @@
+"""AWS: a student's own instance, baked AMIs and a class fleet, through boto3."""

@@ -1,0 +1,1 @@
+"""Provisioning a Debian 12 host: the bundle, cloud-init user-data, scripts and systemd units."""

@@ -1,0 +1,1 @@
+"""Vagrant machines: Vagrantfiles for each provider, the Vagrant host, and VM releases."""
