@@ -16,8 +16,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import typer
-from rich.console import Console
+try:
+    import typer
+    from rich.console import Console
+except ModuleNotFoundError as missing:  # a fresh checkout run with a bare python3: make its environment first
+    from tm351vce.shelf.environment import run_in_own_environment
+
+    run_in_own_environment(__file__, f"the library {missing.name}")
 from tm351vce.provision.kinds import Target
 from tm351vce.shelf.constants import DEFAULT_BASE_IMAGE, DEFAULT_CONCURRENCY, DEFAULT_INSTANCE_TYPE
 from tm351vce.shelf.errors import OperationFailed, UsageProblem

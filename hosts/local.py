@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import docker
+import docker.errors
 from docker.models.containers import Container
 from tm351vce.compose.render import (
     StackOptions,
@@ -203,7 +204,14 @@ def _wait_until_healthy(containers: list[Container], timeout_s: float) -> None:
 
 
 def project_containers(client: docker.DockerClient, project: str) -> list[Container]:
-    return client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+    """The project's containers; one removed while they are read (a restart policy, another `down`) is left out."""
+    found = []
+    for summary in client.api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}):
+        try:
+            found.append(client.containers.get(summary["Id"]))
+        except docker.errors.NotFound:
+            continue
+    return found
 
 
 def _check_memory(shelf: Shelf, recipe: Recipe, engine_mib: int) -> None:
@@ -247,7 +255,10 @@ def _start_failure(client: docker.DockerClient, project: str, recipe: str, compo
     ] or containers
     sections = ["\n".join(compose_tail[-10:])]
     for container in failing:
-        tail = container.logs(tail=FAILED_LOG_LINES).decode("utf-8", errors="replace").rstrip()
+        try:
+            tail = container.logs(tail=FAILED_LOG_LINES).decode("utf-8", errors="replace").rstrip()
+        except docker.errors.NotFound:
+            tail = "(the container was removed before its logs could be read)"
         sections.append(f"--- last log lines of {container.labels.get(SERVICE_LABEL, container.name)} ---\n{tail}")
     names = ", ".join(container.labels.get(SERVICE_LABEL, container.name) for container in failing) or "none started"
     return OperationFailed(
