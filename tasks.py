@@ -57,6 +57,16 @@ Registry = Annotated[
     str | None,
     typer.Option("--registry", help="HOST[:PORT]/NAMESPACE the images were pushed to: hosts pull them by digest."),
 ]
+OneRecipe = Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")]
+AppNames = Annotated[list[str] | None, typer.Argument(metavar="APP", help="Apps [default: all].")]
+RecipeNames = Annotated[list[str] | None, typer.Argument(metavar="RECIPE", help="Recipes [default: all].")]
+LockFile = Annotated[
+    Path | None, typer.Option("--lock", help="Where the pushed digests are recorded [default: ~/.cache/tm351].")
+]
+ShelfUrl = Annotated[
+    str | None, typer.Option("--base-url", help="Where the shelf will be served (a git repository for Portainer).")
+]
+PushedTo = Annotated[str, typer.Option("--registry", help="HOST[:PORT]/NAMESPACE the images are pushed to.")]
 RegistryCa = Annotated[
     Path | None, typer.Option("--registry-ca", help="The registry's CA (PEM), when it has a private one.")
 ]
@@ -174,7 +184,7 @@ def render(
 @app.command()
 @reported
 def build(
-    apps: Annotated[list[str] | None, typer.Argument(help="Apps to build [default: all].")] = None,
+    apps: AppNames = None,
     base_image: Annotated[str, typer.Option("--base-image", help="Image to build on.")] = DEFAULT_BASE_IMAGE,
     bootstrap_base: Annotated[
         bool, typer.Option("--bootstrap-base", help="Build on a Debian image made from Debian's archive.")
@@ -202,18 +212,16 @@ def build(
 @app.command()
 @reported
 def push(
-    apps: Annotated[list[str] | None, typer.Argument(help="Apps to push [default: all].")] = None,
-    registry: Annotated[str, typer.Option("--registry", help="HOST[:PORT]/NAMESPACE to push to.")] = ...,  # type: ignore[assignment]
-    lock: Annotated[
-        Path | None, typer.Option("--lock", help="Where the pushed digests are recorded [default: ~/.cache/tm351].")
-    ] = None,
+    apps: AppNames = None,
+    registry: PushedTo = ...,  # type: ignore[assignment]
+    lock: LockFile = None,
 ) -> None:
     """Push built images to a registry, tagged with the version, and record their digests for hosts."""
     from tm351vce.images.registry import default_lock, push_images
     from tm351vce.shelf.catalogue import load_shelf
 
     shelf = load_shelf()
-    chosen = [shelf.app(name) for name in apps] if apps else list(shelf.apps.values())
+    chosen = shelf.chosen_apps(apps)
     lock = lock or default_lock()
     for name, reference in push_images(shelf, chosen, registry, lock).items():
         out.print(f"Pushed {name} -> {reference.rsplit('@', 1)[1]}")
@@ -223,7 +231,7 @@ def push(
 @app.command()
 @reported
 def vagrant(
-    recipe: Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")] = None,
+    recipe: OneRecipe = None,
     provider: Annotated[Provider, typer.Option("--provider", help="Where the machine runs.")] = Provider.virtualbox,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the Vagrantfile in.")] = Path("vm"),
     data_dir: DataDir = None,
@@ -242,30 +250,19 @@ def vagrant(
 ) -> None:
     """Write a Vagrantfile (and the provision/ files it runs) for a recipe on a Vagrant provider."""
     from tm351vce.shelf.catalogue import load_shelf
-    from tm351vce.vagrant.driver import write_machine
+    from tm351vce.vagrant.driver import Machine, write_machine
 
     aws = AwsOptions(region, instance_type, ami, key_pair, security_group)
     shelf = load_shelf()
-    machine = write_machine(
-        shelf,
-        shelf.recipe(recipe) if recipe else None,
-        provider,
-        output,
-        data_dir,
-        port,
-        registry,
-        registry_ca,
-        aws,
-        box,
-        no_kvm,
-    )
+    asked = Machine(provider, data_dir, port, registry, registry_ca, aws, box, no_kvm)
+    machine = write_machine(shelf, shelf.recipe(recipe) if recipe else None, asked, output)
     out.print(f"Wrote {machine.vagrantfile}; start it with: cd {output} && vagrant up --provider {provider.value}")
 
 
 @app.command("vm-release")
 @reported
 def vm_release_command(
-    recipe: Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")] = None,
+    recipe: OneRecipe = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the boxes and their catalogue.")] = Path(
         "release"
     ),
@@ -287,7 +284,7 @@ def vm_release_command(
 @app.command()
 @reported
 def up(
-    recipe: Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")] = None,
+    recipe: OneRecipe = None,
     data_dir: DataDir = None,
     port: Port = None,
     expose_db: ExposeDb = False,
@@ -484,12 +481,10 @@ def restore(
 @app.command()
 @reported
 def publish(
-    recipes: Annotated[list[str] | None, typer.Argument(help="Recipes to publish [default: all].")] = None,
+    recipes: RecipeNames = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the shelf in.")] = Path("shelf"),
-    registry: Annotated[str, typer.Option("--registry", help="HOST[:PORT]/NAMESPACE the images were pushed to.")] = ...,  # type: ignore[assignment]
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="Where the shelf will be served (a git repository for Portainer).")
-    ] = None,
+    registry: PushedTo = ...,  # type: ignore[assignment]
+    base_url: ShelfUrl = None,
 ) -> None:
     """Publish the shelf: recipe folders that run with `docker compose up`, Swarm stacks, a Portainer feed, a page."""
     from tm351vce.compose.publish import publish_shelf
@@ -498,7 +493,7 @@ def publish(
 
     shelf = load_shelf()
     registry = check_registry(registry)
-    chosen = [shelf.recipe(name) for name in recipes] if recipes else list(shelf.recipes.values())
+    chosen = shelf.chosen_recipes(recipes)
     pinned = lambda recipe: pinned_images(shelf, shelf.apps_of(recipe), registry)  # noqa: E731
     for folder in publish_shelf(shelf, output, registry, pinned, chosen, base_url):
         out.print(f"Wrote {folder}/ (compose.yaml, stack.yaml, .env.example, README.md)", highlight=False)
@@ -508,7 +503,7 @@ def publish(
 @app.command()
 @reported
 def bake(
-    recipe: Annotated[str | None, typer.Argument(help="A recipe from `list` [default: the default recipe].")] = None,
+    recipe: OneRecipe = None,
     region: AwsRegion = None,
     registry: Registry = None,
     registry_ca: RegistryCa = None,

@@ -43,6 +43,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def use_moto(endpoint: str, **more: str) -> None:
+    """Point boto3 at the stand-in with dummy credentials (and any more variables, e.g. a cache folder)."""
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto accepts any credentials
+        AWS_DEFAULT_REGION=REGION,
+        **more,
+    )
+
+
 def start_moto() -> tuple[subprocess.Popen, str]:
     port = free_port()
     server = subprocess.Popen(
@@ -78,13 +89,7 @@ def main() -> None:
 
     server, endpoint = start_moto()
     cache = Path(tempfile.mkdtemp(prefix="tm351-bench-bake-"))
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto accepts any credentials
-        AWS_DEFAULT_REGION=REGION,
-        XDG_CACHE_HOME=str(cache),
-    )
+    use_moto(endpoint, XDG_CACHE_HOME=str(cache))
     try:
         shelf = load_shelf()
         recipe = shelf.recipe(args.recipe)

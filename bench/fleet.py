@@ -11,7 +11,6 @@ The target is a class of 300 in at most 60 s with the default concurrency.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import threading
@@ -23,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import boto3  # noqa: E402
-from bake import REGION, start_moto  # noqa: E402 - bench/bake.py, beside this script
+from bake import REGION, start_moto, use_moto  # noqa: E402 - bench/bake.py, beside this script
 from rich.console import Console  # noqa: E402
 from tm351vce.ami.aws import RECIPE_TAG, ROLE_TAG, VERSION_TAG, tag_list  # noqa: E402
 from tm351vce.ami.fleet import Fleet, FleetOptions  # noqa: E402
@@ -56,13 +55,7 @@ def main() -> None:
 
     server, endpoint = start_moto()
     work = Path(tempfile.mkdtemp(prefix="tm351-bench-fleet-"))
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto accepts any credentials
-        AWS_DEFAULT_REGION=REGION,
-        XDG_CONFIG_HOME=str(work / "config"),
-    )
+    use_moto(endpoint, XDG_CONFIG_HOME=str(work / "config"))
     try:
         session = boto3.Session(region_name=REGION)
         release_ami(session)

@@ -169,6 +169,14 @@ class Shelf(_Strict):
             raise UsageProblem(f"Unknown app '{name}': choose one of {known}.")
         return self.apps[name]
 
+    def chosen_apps(self, names: list[str] | None) -> list[App]:
+        """The apps named (each checked), or every app when none is."""
+        return [self.app(name) for name in names] if names else list(self.apps.values())
+
+    def chosen_recipes(self, names: list[str] | None) -> list[Recipe]:
+        """The recipes named (each checked), or every recipe when none is."""
+        return [self.recipe(name) for name in names] if names else list(self.recipes.values())
+
     def apps_of(self, recipe: Recipe) -> list[App]:
         return [self.apps[name] for name in recipe.apps]
 

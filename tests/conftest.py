@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900,
         timeout=timeout,
         check=False,
     )
+
+
+def copy_checkout(target: Path) -> Path:
+    """The checkout's files (tracked, and new ones git does not ignore) copied to target, as a fresh clone has them."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    for name in listed.stdout.split():
+        if (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target / name)
+    return target
 
 
 @pytest.fixture

@@ -53,31 +53,34 @@ class WrittenMachine:
     url: str  # where the student opens the stack
 
 
-def write_machine(
-    shelf: Shelf,
-    recipe: Recipe | None,
-    provider: Provider,
-    out_dir: Path,
-    data_dir: Path | None,
-    port: int | None,
-    registry: str | None = None,
-    registry_ca: Path | None = None,
-    aws: AwsOptions | None = None,
-    box: str | None = None,
-    emulated: bool = False,
-) -> WrittenMachine:
-    """Write the folder `vagrant up` runs in for one recipe on one provider.
-    With `box` (a release's box name, catalogue or .box file) the machine is that box, not a provisioned one."""
+@dataclass(frozen=True)
+class Machine:
+    """What the command line asks of a Vagrant machine."""
+
+    provider: Provider
+    data_dir: Path | None = None
+    port: int | None = None
+    registry: str | None = None
+    registry_ca: Path | None = None
+    aws: AwsOptions | None = None
+    # A release's box name, catalogue or .box file: the machine is that box, not a provisioned one.
+    box: str | None = None
+    emulated: bool = False
+
+
+def write_machine(shelf: Shelf, recipe: Recipe | None, machine: Machine, out_dir: Path) -> WrittenMachine:
+    """Write the folder `vagrant up` runs in for one recipe on one provider."""
+    provider, box, emulated = machine.provider, machine.box, machine.emulated
     check_machine_options(provider, box is not None, emulated)
     chosen = release_box(box, provider.value) if box else None
     recipe = _recipe_of(shelf, recipe, chosen)
     options = VagrantOptions(
         provider=provider,
         out_dir=out_dir,
-        data_dir=(data_dir or Path(shelf.defaults.data_dir)).expanduser().absolute(),
-        port=port or shelf.defaults.port,
-        settings=host_settings(shelf, recipe, registry, registry_ca),
-        aws=aws or AwsOptions(),
+        data_dir=(machine.data_dir or Path(shelf.defaults.data_dir)).expanduser().absolute(),
+        port=machine.port or shelf.defaults.port,
+        settings=host_settings(shelf, recipe, machine.registry, machine.registry_ca),
+        aws=machine.aws or AwsOptions(),
         release_box=chosen,
         emulated=emulated,
     )
@@ -114,23 +117,14 @@ def _check_same_source(folder: Path, provider: Provider, source: str) -> None:
         )
 
 
-def vagrant_up(
-    shelf: Shelf,
-    recipe: Recipe | None,
-    vm: Provider,
-    data_dir: Path | None,
-    port: int | None,
-    registry: str | None = None,
-    out_dir: Path | None = None,
-    box: str | None = None,
-    emulated: bool = False,
-) -> str:
+def vagrant_up(shelf: Shelf, recipe: Recipe | None, asked: Machine, out_dir: Path | None = None) -> str:
     """Write the machine's folder, bring it up with Vagrant and wait until the gateway answers; returns the URL."""
+    vm = asked.provider
     if vm is Provider.aws:
         raise UsageProblem("--vm aws is not for students: use `python tasks.py up --provider aws`.")
     vagrant = _vagrant_cli()
     folder = out_dir or machine_dir(vm)
-    machine = write_machine(shelf, recipe, vm, folder, data_dir, port, registry, box=box, emulated=emulated)
+    machine = write_machine(shelf, recipe, asked, folder)
     if machine.release_box:
         _add_box(vagrant, machine.release_box, vm)
     finished = run_with_progress(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tm351vce.hosts.base import Host, StackAccess, Started
 from tm351vce.shelf.catalogue import Recipe, Shelf
-from tm351vce.vagrant.driver import vagrant_password, vagrant_stack, vagrant_up
+from tm351vce.vagrant.driver import Machine, vagrant_password, vagrant_stack, vagrant_up
 from tm351vce.vagrant.options import Provider
 
 
@@ -29,8 +29,8 @@ class VagrantHost(Host):
         return f"python tasks.py password --provider vagrant --vm {self.vm.value}"
 
     def up(self, recipe: Recipe | None) -> Started:
-        return Started(vagrant_up(self.shelf, recipe, self.vm, self.data_dir, self.port, box=self.box,
-                                  emulated=self.emulated))  # fmt: skip
+        asked = Machine(self.vm, self.data_dir, self.port, box=self.box, emulated=self.emulated)
+        return Started(vagrant_up(self.shelf, recipe, asked))
 
     def password(self, reset: bool) -> tuple[str, str | None]:
         if reset:

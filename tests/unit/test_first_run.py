@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import venv
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import copy_checkout
 
 # It installs requirements.txt from the package index into a new environment.
 pytestmark = pytest.mark.slow
 
 
 def test_a_bare_python_makes_the_environment_once_and_runs_the_command(tmp_path):
-    checkout = tmp_path / "checkout"
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True,
-        check=True,
-    )  # fmt: skip
-    for name in listed.stdout.split():
-        if (REPO / name).is_file():
-            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, checkout / name)
+    checkout = copy_checkout(tmp_path / "checkout")
     bare = tmp_path / "bare"
     venv.create(bare, with_pip=False)  # a python3 with nothing but the standard library
     command = [str(bare / "bin" / "python"), "tasks.py", "list", "--json"]

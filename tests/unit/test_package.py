@@ -10,7 +10,7 @@ import venv
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, copy_checkout, run_cli
 
 # Building the package fetches its build backend from PyPI (build isolation), as a user's `pip install .` does.
 pytestmark = pytest.mark.slow
@@ -24,8 +24,8 @@ def installed(tmp_path_factory):
     python = root / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--python", str(python)]
     built = subprocess.run(
-        [*pip, "install", "--quiet", "--no-deps", str(REPO)],
-        capture_output=True, text=True, check=False, cwd=tmp_path_factory.mktemp("elsewhere"),
+        [*pip, "install", "--quiet", "--no-deps", str(copy_checkout(tmp_path_factory.mktemp("checkout")))],
+        capture_output=True, text=True, check=False, cwd=root,
     )  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
     return root
