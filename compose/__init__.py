@@ -1,1 +1,1 @@
-"""Compose rendering: a recipe as a Compose project (local, portable, Swarm), the gateway's routes, the published shelf."""
+"""Compose rendering: a recipe as a Compose project (local, portable, Swarm), gateway routes, the published shelf."""
