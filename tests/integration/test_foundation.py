@@ -173,7 +173,8 @@ def test_file_secrets_become_variables_that_only_the_root_start_could_read(engin
         foundation,
         "tm351_export_file_secrets; "
         + AS_HOST_USER
-        + "'echo \"$DB_PASSWORD|$DB_URI|${DB_PASSWORD_FILE:-unset}\"; cat /run/secrets/db 2>/dev/null || echo unreadable'",
+        + '\'echo "$DB_PASSWORD|$DB_URI|${DB_PASSWORD_FILE:-unset}"; '
+        + "cat /run/secrets/db 2>/dev/null || echo unreadable'",
         environment={"DB_PASSWORD_FILE": "/run/secrets/db", "DB_URI": "mongodb://tm351:${DB_PASSWORD}@mongodb/tm351"},
         volumes={str(secrets): {"bind": "/run/secrets", "mode": "ro"}},
     )
