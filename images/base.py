@@ -23,16 +23,9 @@ APT_SOURCES = f"""deb {DEBIAN_MIRROR} {DEBIAN_SUITE} main
 deb {DEBIAN_MIRROR} {DEBIAN_SUITE}-updates main
 deb {DEBIAN_SECURITY_MIRROR} {DEBIAN_SUITE}-security main
 """
-# What debian:bookworm-slim leaves out, and every package installed later leaves out too.
-DPKG_EXCLUDES = """path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/groff/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-path-include /usr/share/locale/locale.alias
-path-exclude /usr/share/lintian/*
-"""
+# What debian:bookworm-slim leaves out, and every package installed later leaves out too: the foundation
+# image's own list, so that a base made here and debian:bookworm-slim trim the same.
+DPKG_EXCLUDES = (Path(__file__).with_name("foundation") / "dpkg-excludes").read_text()
 # As in Debian's container images: apt keeps no downloaded packages, so no image carries them.
 _REMOVE_DOWNLOADS = "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin"
 APT_NO_CACHE = f"""DPkg::Post-Invoke {{ "{_REMOVE_DOWNLOADS} || true"; }};

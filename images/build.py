@@ -38,6 +38,9 @@ class BuildOptions:
 
 HOST_IMAGE = "tm351/host"
 HOST_BUILD_DIR = Path(__file__).with_name("host")
+FOUNDATION_IMAGE = "tm351/foundation"
+FOUNDATION_BUILD_DIR = Path(__file__).with_name("foundation")
+FOUNDATION = "What every app image builds on: tini, a UTF-8 locale, the service user, the entry point library"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class BuildTarget:
     image: str
     folder: Path
     description: str
+    # App images build FROM the foundation (build argument FOUNDATION_IMAGE); the others FROM BASE_IMAGE.
+    on_foundation: bool = True
 
 
 def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> list[str]:
@@ -55,13 +60,18 @@ def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> lis
     return _build(shelf.version, targets, options)
 
 
+def foundation_image_ref(version: str) -> str:
+    return f"{FOUNDATION_IMAGE}:{version}"
+
+
 def host_image_ref(shelf: Shelf) -> str:
     return f"{HOST_IMAGE}:{shelf.version}"
 
 
 def build_host_image(shelf: Shelf, options: BuildOptions) -> str:
     """The emulated Debian host (systemd and cloud-init in a container) that Vagrant's docker provider boots."""
-    target = BuildTarget("host", host_image_ref(shelf), HOST_BUILD_DIR, "A fresh Debian 12 host: systemd, cloud-init")
+    description = "A fresh Debian 12 host: systemd, cloud-init"
+    target = BuildTarget("host", host_image_ref(shelf), HOST_BUILD_DIR, description, on_foundation=False)
     return _build(shelf.version, [target], options)[0]
 
 
@@ -77,23 +87,44 @@ def _build(version: str, targets: list[BuildTarget], options: BuildOptions) -> l
         raise UsageProblem(f"--ca-cert {options.ca_cert}: no such file; give the path of a PEM CA bundle.")
     if options.artifacts is not None and not options.artifacts.is_dir():
         raise UsageProblem(f"--artifacts {options.artifacts}: no such folder; give the folder holding the downloads.")
-    client = docker_client()
-    compose = compose_cli()
-    base_image = resolve_base_image(client, options.base_image, options.bootstrap_base, LOG_DIR)
+    base_image = resolve_base_image(docker_client(), options.base_image, options.bootstrap_base, LOG_DIR)
+    on_base = [target for target in targets if not target.on_foundation]
+    on_foundation = [target for target in targets if target.on_foundation]
+    build_args = {"BASE_IMAGE": base_image}
+    if on_foundation:
+        # Built first and every time, like the others: its cache makes that a no-op when nothing changed.
+        foundation = BuildTarget("foundation", foundation_image_ref(version), FOUNDATION_BUILD_DIR, FOUNDATION, False)
+        on_base.append(foundation)
+        build_args["FOUNDATION_IMAGE"] = foundation.image
     with tempfile.TemporaryDirectory(prefix="tm351-build-") as workdir:
         bundle = _trust_bundle(Path(workdir), options.ca_cert)
-        contexts = {
-            target.name: build_context(target.folder, Path(workdir) / target.name, options.artifacts)
-            for target in targets
-        }
-        document = build_project(version, targets, base_image, bundle, contexts)
-        finished = run_with_progress(
-            [*compose, "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
-            f"Building {', '.join(target.name for target in targets)} on {base_image}",
-            LOG_DIR / "build.log",
-            stdin_text=to_yaml(document),
-            summarise=_build_step,
-        )
+        for stage, parent in ((on_base, base_image), (on_foundation, build_args.get("FOUNDATION_IMAGE", ""))):
+            if stage:
+                _build_stage(version, stage, parent, build_args, Path(workdir), bundle, options)
+    return [target.image for target in targets]
+
+
+def _build_stage(
+    version: str,
+    targets: list[BuildTarget],
+    parent: str,
+    build_args: dict[str, str],
+    workdir: Path,
+    bundle: Path,
+    options: BuildOptions,
+) -> None:
+    """One `compose build` of images that all build on the same parent image."""
+    contexts = {
+        target.name: build_context(target.folder, workdir / target.name, options.artifacts) for target in targets
+    }
+    document = build_project(version, targets, build_args, bundle, contexts)
+    finished = run_with_progress(
+        [*compose_cli(), "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
+        f"Building {', '.join(target.name for target in targets)} on {parent}",
+        LOG_DIR / "build.log",
+        stdin_text=to_yaml(document),
+        summarise=_build_step,
+    )
     if not finished.ok:
         artifact_errors = _artifact_errors(finished.log)
         if artifact_errors:
@@ -102,7 +133,6 @@ def _build(version: str, targets: list[BuildTarget], options: BuildOptions) -> l
             f"Building the images failed (exit {finished.returncode}); full log: {finished.log}",
             "\n".join(finished.tail),
         )
-    return [target.image for target in targets]
 
 
 def build_context(folder: Path, target: Path, artifacts: Path | None) -> Path:
@@ -125,7 +155,7 @@ def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | Non
 
 
 def build_project(
-    version: str, targets: list[BuildTarget], base_image: str, ca_bundle: Path, contexts: dict[str, Path]
+    version: str, targets: list[BuildTarget], build_args: dict[str, str], ca_bundle: Path, contexts: dict[str, Path]
 ) -> dict[str, Any]:
     """A Compose project whose only job is to build these images."""
     services = {
@@ -133,7 +163,7 @@ def build_project(
             "image": target.image,
             "build": {
                 "context": str(contexts[target.name]),
-                "args": {"BASE_IMAGE": base_image},
+                "args": build_args,
                 "secrets": ["cacert"],
                 "labels": {
                     "org.opencontainers.image.title": f"tm351-{target.name}",

@@ -2,6 +2,8 @@
 # Entry point: turn the install's secrets (readable only by root here: Compose mounts them with the
 # host's ownership) into nginx's password file and per-app credentials, then drop every privilege.
 set -euo pipefail
+# shellcheck source=../foundation/entrypoint.sh
+. /usr/local/lib/tm351/entrypoint.sh
 
 secrets=/run/secrets
 out=/run/gateway
@@ -84,5 +86,5 @@ chown -R www-data:www-data "$out"
 # nginx reopens /dev/stdout for its access log: let the unprivileged user open the container's log pipe.
 chown --dereference www-data /proc/self/fd/1 /proc/self/fd/2
 
-exec setpriv --reuid=www-data --regid=www-data --init-groups \
-    --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
+tm351_drop_to www-data
+exec "${as_user[@]}" "$@"

@@ -6,18 +6,7 @@
 # Runs as root, like backup.sh, and passes the admin password the same way.
 set -euo pipefail
 
-: "${MONGODB_ADMIN_PASSWORD_FILE:=/run/secrets/mongodb_admin_password}"
-[ -r "$MONGODB_ADMIN_PASSWORD_FILE" ] \
-    || { echo "restore.sh: cannot read $MONGODB_ADMIN_PASSWORD_FILE: run it as root (exec's default user)" >&2; exit 1; }
-workdir=$(mktemp -d)
-trap 'rm -rf "$workdir"' EXIT
-password=$(<"$MONGODB_ADMIN_PASSWORD_FILE")
-password=${password#"${password%%[![:space:]]*}"}
-password=${password%"${password##*[![:space:]]}"}
-password=${password//\\/\\\\}
-(umask 077 && printf 'password: "%s"\n' "${password//\"/\\\"}" >"$workdir/tools.yaml")
-unset password
+# shellcheck source=admin-tools.sh
+. /usr/local/lib/tm351/mongodb-admin-tools.sh
 
-mongorestore --config="$workdir/tools.yaml" --host=127.0.0.1 --port=27017 \
-    --username=tm351admin --authenticationDatabase=admin \
-    --archive --drop --nsExclude='admin.*' --nsExclude='config.*' --nsExclude='local.*'
+mongorestore "${tools_login[@]}" --archive --drop --nsExclude='admin.*' --nsExclude='config.*' --nsExclude='local.*'

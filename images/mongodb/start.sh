@@ -6,6 +6,8 @@
 # missing and sets both passwords from the secrets, so a rotated secret takes effect at the next
 # start. Then run mongod (with access control) in the foreground as mongodb, every privilege dropped.
 set -euo pipefail
+# shellcheck source=../foundation/entrypoint.sh
+. /usr/local/lib/tm351/entrypoint.sh
 
 user=mongodb
 config=/etc/mongod.conf
@@ -15,17 +17,7 @@ private_port=27099
 : "${MONGODB_PASSWORD_FILE:=/run/secrets/mongodb_password}"
 : "${MONGODB_ADMIN_PASSWORD_FILE:=/run/secrets/mongodb_admin_password}"
 
-fail() {
-    echo "start.sh: $*" >&2
-    exit 1
-}
-
-# The prefix that runs a command as the service user without any privilege.
-as_user=()
-if [ "$(id -u)" = 0 ]; then
-    as_user=(setpriv --reuid="$user" --regid="$user" --init-groups
-             --inh-caps=-all --bounding-set=-all --no-new-privs --)
-fi
+tm351_drop_to "$user"
 
 if [ "${1:-}" != mongod ]; then
     # Any other command (a shell, mongosh...): run it as the service user, with nothing prepared.
@@ -35,18 +27,6 @@ shift  # what follows are extra mongod options, such as --verbose
 # A stop signal (tini passes it on to this script) before the server runs: stop once the command
 # under way has finished.
 trap 'exit 0' INT TERM
-
-# The secret in file $1, without surrounding white space (printed by a builtin, never echoed).
-read_secret() {
-    local file=$1 value
-    { [ -f "$file" ] && [ -r "$file" ]; } || fail "cannot read the secret file $file"
-    value=$(<"$file")
-    value=${value#"${value%%[![:space:]]*}"}
-    value=${value%"${value##*[![:space:]]}"}
-    [ "${#value}" -ge 16 ] || fail "the secret in $file is shorter than 16 characters"
-    case $value in *[[:cntrl:]]*) fail "the secret in $file contains a control character" ;; esac
-    printf '%s' "$value"
-}
 
 # $1 as a JavaScript string literal (no control characters: read_secret refused them).
 js_quote() {
@@ -85,26 +65,26 @@ provision() {
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid" || true
             rm -rf "$workdir"
-            fail "mongod could not start on $dbpath (its log is above; a database made by another" \
+            tm351_fail "mongod could not start on $dbpath (its log is above; a database made by another" \
                 "MongoDB version is left untouched: upgrade it one release series at a time)"
         fi
-        [ "$SECONDS" -lt "$deadline" ] || fail "the private mongod did not answer within 300 s"
+        [ "$SECONDS" -lt "$deadline" ] || tm351_fail "the private mongod did not answer within 300 s"
         sleep 1
     done
     private_mongosh --file "$workdir/provision.js" || {
         kill -TERM "$pid"
         wait "$pid" || true
         rm -rf "$workdir"
-        fail "provision.js failed (see above)"
+        tm351_fail "provision.js failed (see above)"
     }
     kill -TERM "$pid"
-    wait "$pid" || fail "the private mongod did not stop cleanly (see its log above)"
+    wait "$pid" || tm351_fail "the private mongod did not stop cleanly (see its log above)"
     rm -rf "$workdir"
     trap 'exit 0' INT TERM
 }
 
-password=$(read_secret "$MONGODB_PASSWORD_FILE")
-admin_password=$(read_secret "$MONGODB_ADMIN_PASSWORD_FILE")
+password=$(tm351_secret "$MONGODB_PASSWORD_FILE")
+admin_password=$(tm351_secret "$MONGODB_ADMIN_PASSWORD_FILE")
 
 if [ "$(id -u)" = 0 ]; then
     # The volume may come from an image whose service user had another uid, or be a bind mount.
@@ -112,7 +92,7 @@ if [ "$(id -u)" = 0 ]; then
     find "$dbpath" -xdev \( ! -user "$user" -o ! -group "$user" \) -exec chown -h "$user:$user" {} +
     chmod 0700 "$dbpath"
 fi
-"${as_user[@]}" test -w "$dbpath" || fail "$dbpath is not writable by $user"
+"${as_user[@]}" test -w "$dbpath" || tm351_fail "$dbpath is not writable by $user"
 
 provision
 unset password admin_password

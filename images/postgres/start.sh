@@ -5,6 +5,8 @@
 # secrets with a server that listens on a private socket only, so a rotated secret takes effect at
 # the next start. Then run PostgreSQL in the foreground as postgres, with every privilege dropped.
 set -euo pipefail
+# shellcheck source=../foundation/entrypoint.sh
+. /usr/local/lib/tm351/entrypoint.sh
 
 user=postgres
 config=/etc/postgresql/postgresql.conf
@@ -15,16 +17,8 @@ socket_dir=/var/run/postgresql
 : "${POSTGRES_PASSWORD_FILE:=/run/secrets/postgres_password}"
 : "${POSTGRES_ADMIN_PASSWORD_FILE:=/run/secrets/postgres_admin_password}"
 
-fail() {
-    echo "start.sh: $*" >&2
-    exit 1
-}
-
-# The prefix that runs a command as the service user without any privilege.
-as_user=()
+tm351_drop_to "$user"
 if [ "$(id -u)" = 0 ]; then
-    as_user=(setpriv --reuid="$user" --regid="$user" --init-groups
-             --inh-caps=-all --bounding-set=-all --no-new-privs --)
     export HOME=/var/lib/postgresql USER=$user
 fi
 
@@ -36,18 +30,6 @@ shift  # what follows are extra server options, such as -c log_connections=on
 # A stop signal (tini passes it on to this script) before the server runs: stop once the command
 # under way has finished.
 trap 'exit 0' INT TERM
-
-# The secret in file $1, without surrounding white space (printed by a builtin, never echoed).
-read_secret() {
-    local file=$1 value
-    { [ -f "$file" ] && [ -r "$file" ]; } || fail "cannot read the secret file $file"
-    value=$(<"$file")
-    value=${value#"${value%%[![:space:]]*}"}
-    value=${value%"${value##*[![:space:]]}"}
-    [ "${#value}" -ge 16 ] || fail "the secret in $file is shorter than 16 characters"
-    case $value in *[[:cntrl:]]*) fail "the secret in $file contains a control character" ;; esac
-    printf '%s' "$value"
-}
 
 # $1 as a single-quoted argument of a psql backslash command, where \ and ' are special.
 psql_quote() {
@@ -76,8 +58,8 @@ provision() {
     rmdir "$private_socket"
 }
 
-password=$(read_secret "$POSTGRES_PASSWORD_FILE")
-admin_password=$(read_secret "$POSTGRES_ADMIN_PASSWORD_FILE")
+password=$(tm351_secret "$POSTGRES_PASSWORD_FILE")
+admin_password=$(tm351_secret "$POSTGRES_ADMIN_PASSWORD_FILE")
 
 volume=$(dirname "$PGDATA")
 if [ "$(id -u)" = 0 ]; then
@@ -92,12 +74,12 @@ fi
 if [ -f "$PGDATA/PG_VERSION" ]; then
     # An existing cluster is never initialised again, whatever else happens.
     version=$(<"$PGDATA/PG_VERSION")
-    [ "$version" = "$PG_MAJOR" ] || fail "$PGDATA holds a PostgreSQL $version database and this" \
+    [ "$version" = "$PG_MAJOR" ] || tm351_fail "$PGDATA holds a PostgreSQL $version database and this" \
         "image runs PostgreSQL $PG_MAJOR: upgrade it with pg_upgrade (it is left untouched)"
     provision "$PGDATA"
 else
     if [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA")" ]; then
-        fail "$PGDATA is not empty but holds no database cluster (no PG_VERSION): left untouched"
+        tm351_fail "$PGDATA is not empty but holds no database cluster (no PG_VERSION): left untouched"
     fi
     # First start: build the cluster beside the data directory and move it into place only when it
     # is complete, so an interrupted first start is simply done again.
