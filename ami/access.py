@@ -6,6 +6,7 @@ import ipaddress
 import os
 
 import requests
+
 from tm351vce.shelf.errors import UsageProblem
 
 # AWS's own echo service: it answers with the caller's public IPv4 address and nothing else.

@@ -8,6 +8,7 @@ from typing import TypeVar
 import boto3
 import botocore.exceptions
 from botocore.config import Config
+
 from tm351vce.shelf.errors import OperationFailed, UsageProblem
 
 TAG_PREFIX = "tm351:"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 from rich.console import Console
+
 from tm351vce.ami.aws import (
     BAKE_TAG,
     RECIPE_TAG,

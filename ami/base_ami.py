@@ -6,6 +6,7 @@ import re
 
 import boto3
 import botocore.exceptions
+
 from tm351vce.ami.aws import ec2, image_or_none, ssm
 from tm351vce.shelf.errors import UsageProblem
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+
 from tm351vce.ami.aws import aws_session, calling_aws
 from tm351vce.ami.bake import Bake, BakeOptions
 from tm351vce.ami.retention import Release, list_releases, prune, to_prune

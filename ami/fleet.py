@@ -20,6 +20,7 @@ import botocore.exceptions
 import botocore.parsers
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from tm351vce.ami.access import resolve_cidr
 from tm351vce.ami.aws import VERSION_TAG, error_code, error_text, tags_of
 from tm351vce.ami.roster import RosterRow

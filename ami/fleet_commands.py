@@ -6,6 +6,7 @@ from pathlib import Path
 
 import boto3
 from rich.console import Console
+
 from tm351vce.ami.aws import aws_session, calling_aws
 from tm351vce.ami.fleet import Fleet, FleetOptions, FleetResult
 from tm351vce.ami.roster import RosterRow, read_roster

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console
+
 from tm351vce.ami import student_commands
 from tm351vce.ami.student_commands import CloudOptions
 from tm351vce.ami.views import cloud_status_table

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import boto3
+
 from tm351vce.ami.aws import BAKE_TAG, RECIPE_TAG, REGIONS_TAG, ROLE_TAG, VERSION_TAG, delete_image, ec2, tags_of
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import botocore.exceptions
+
 from tm351vce.ami.aws import error_text
 from tm351vce.shelf.catalogue import Recipe, Shelf
 from tm351vce.shelf.constants import HOST_RESERVE_MIB

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console
+
 from tm351vce.ami.aws import error_text
 from tm351vce.ami.waiting import Clock
 from tm351vce.shelf.errors import OperationFailed, UsageProblem

@@ -15,6 +15,7 @@ import boto3
 import botocore.exceptions
 import requests
 from rich.console import Console
+
 from tm351vce.ami.access import is_world
 from tm351vce.ami.aws import (
     OWNER_TAG,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from rich.console import Console
+
 from tm351vce.ami.access import is_world, parse_cidr, resolve_cidr
 from tm351vce.ami.aws import VERSION_TAG, aws_session, calling_aws, console_text, tags_of
 from tm351vce.ami.sizing import check_instance_type

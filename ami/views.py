@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+
 from tm351vce.ami.fleet import FleetResult
 from tm351vce.ami.student_commands import CloudStatus
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 import boto3  # noqa: E402
 import requests  # noqa: E402
 from rich.console import Console  # noqa: E402
+
 from tm351vce.ami.bake import Bake, BakeOptions  # noqa: E402
 from tm351vce.ami.waiting import Polling  # noqa: E402
 from tm351vce.shelf.catalogue import load_shelf  # noqa: E402

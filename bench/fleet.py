@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 import boto3  # noqa: E402
 from bake import REGION, start_moto, use_moto  # noqa: E402 - bench/bake.py, beside this script
 from rich.console import Console  # noqa: E402
+
 from tm351vce.ami.aws import RECIPE_TAG, ROLE_TAG, VERSION_TAG, tag_list  # noqa: E402
 from tm351vce.ami.fleet import Fleet, FleetOptions  # noqa: E402
 from tm351vce.ami.roster import read_roster  # noqa: E402

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
 from tm351vce.compose.gateway import routed_apps
 from tm351vce.shelf.catalogue import Recipe, Shelf, VolumeKind
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
 from tm351vce.shelf.catalogue import PROJECT_ROOT, App, Recipe, Shelf
 
 TEMPLATE_DIR = PROJECT_ROOT / "images" / "gateway"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
 from tm351vce.compose.catalogue_page import TEMPLATES, index_page, logo_path, logo_svg, portainer_feed
 from tm351vce.compose.portable import portable_project
 from tm351vce.compose.render import StackOptions, entrance_url, recipe_secrets

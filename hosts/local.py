@@ -13,6 +13,7 @@ from pathlib import Path
 import docker
 import docker.errors
 from docker.models.containers import Container
+
 from tm351vce.compose.render import (
     StackOptions,
     app_secrets,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import docker
 from docker.errors import DockerException
+
 from tm351vce.shelf.constants import DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, DEBIAN_SUITE
 from tm351vce.shelf.engine import image_present
 from tm351vce.shelf.errors import OperationFailed, UsageProblem

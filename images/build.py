@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import certifi
+
 from tm351vce.images.base import resolve_base_image
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Shelf

@@ -7,6 +7,7 @@ import gzip
 from typing import Any
 
 import yaml
+
 from tm351vce.provision.bundle import BundleFile, HostSettings, host_bundle
 from tm351vce.shelf.catalogue import Recipe, Shelf
 from tm351vce.shelf.constants import INSTALL_DIR, PROVISIONED_MARKER

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 import bcrypt
+
 from tm351vce.provision.cloud_init import to_user_data
 from tm351vce.shelf.constants import HOST_SECRETS_DIR, INSTALL_DIR, LOGIN_SECRET
 

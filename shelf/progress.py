@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
 from tm351vce.shelf.constants import CACHE_DIR
 
 console = Console(stderr=True, soft_wrap=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
-from tm351vce.ami.base_ami import DEBIAN_OWNER
-from tm351vce.shelf.catalogue import load_shelf
 
 from tests.integration.conftest import free_port
+from tm351vce.ami.base_ami import DEBIAN_OWNER
+from tm351vce.shelf.catalogue import load_shelf
 
 REGION = "eu-west-2"
 REGISTRY = "registry.example.org/ou"

@@ -12,15 +12,15 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 from rich.console import Console
+
+from tests.aws.conftest import NEW_DEBIAN, RECIPE, REGION, REGISTRY, Aws
+from tests.conftest import run_cli
 from tm351vce.ami.aws import BAKE_TAG, ROLE_TAG, delete_image, tags_of
 from tm351vce.ami.bake import Bake, BakeOptions, provisioning_outcome
 from tm351vce.ami.steps import StepFailed
 from tm351vce.ami.waiting import Clock, Polling
 from tm351vce.shelf.catalogue import load_shelf
 from tm351vce.shelf.errors import UsageProblem
-
-from tests.aws.conftest import NEW_DEBIAN, RECIPE, REGION, REGISTRY, Aws
-from tests.conftest import run_cli
 
 COPY_REGIONS = ("eu-west-1", "us-east-1")
 ALL_REGIONS = (REGION, *COPY_REGIONS)

@@ -12,15 +12,15 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 from rich.console import Console
+
+from tests.aws.conftest import baked_ami
+from tests.aws.test_student import student_groups, students_instances
+from tests.conftest import run_cli
 from tm351vce.ami.aws import STUDENT_TAG, tags_of
 from tm351vce.ami.fleet import Fleet, FleetOptions
 from tm351vce.ami.fleet_commands import fleet_up
 from tm351vce.ami.roster import read_roster
 from tm351vce.shelf.catalogue import load_shelf
-
-from tests.aws.conftest import baked_ami
-from tests.aws.test_student import student_groups, students_instances
-from tests.conftest import run_cli
 
 SHELF = load_shelf()
 

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from tm351vce.ami.aws import OWNER_TAG, RECIPE_TAG, ROLE_TAG, STUDENT_TAG, VERSION_TAG, tags_of
-from tm351vce.ami.sizing import check_instance_type
-from tm351vce.shelf.catalogue import load_shelf
 
 from tests.aws.conftest import REGION, Aws, baked_ami
 from tests.conftest import run_cli
+from tm351vce.ami.aws import OWNER_TAG, RECIPE_TAG, ROLE_TAG, STUDENT_TAG, VERSION_TAG, tags_of
+from tm351vce.ami.sizing import check_instance_type
+from tm351vce.shelf.catalogue import load_shelf
 
 STUDENT = "ab1234"
 CIDR = "81.2.69.160/32"

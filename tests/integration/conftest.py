@@ -14,10 +14,10 @@ from pathlib import Path
 import docker
 import pytest
 import requests
-from tm351vce.shelf.catalogue import load_shelf
 
 from tests.conftest import run_cli
 from tests.integration.jupyter_kernel import Execution, execute
+from tm351vce.shelf.catalogue import load_shelf
 
 
 @pytest.fixture(scope="session")

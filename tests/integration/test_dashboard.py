@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests.integration.conftest import wait_until
 from tm351vce.images.dashboard.tm351_dashboard.services import memory_from_cgroup
 from tm351vce.provision.instance import hash_password
 from tm351vce.shelf.catalogue import load_shelf
-
-from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,12 @@ import certifi
 import docker
 import pytest
 
-from compose.catalogue import load_shelf
-from compose.render import StackOptions, recipe_secrets, render_compose, to_yaml
-from compose.student_folder import StudentFolder
-from images.build import BuildTarget, build_context, build_project, foundation_image_ref
 from tests.integration.conftest import free_port, remove_project
+from tm351vce.compose.render import StackOptions, recipe_secrets, render_compose
+from tm351vce.hosts.student_folder import StudentFolder
+from tm351vce.images.build import BuildTarget, build_context, build_project, foundation_image_ref
+from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.shelf.serialise import to_yaml
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import os
 import tarfile
 
 import pytest
-from tm351vce.shelf.catalogue import load_shelf
 
 from tests.conftest import run_cli
+from tm351vce.shelf.catalogue import load_shelf
 
 pytestmark = pytest.mark.integration
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests.integration.conftest import free_port, wait_until
 from tm351vce.compose.gateway import render_routes
 from tm351vce.provision.instance import hash_password
 from tm351vce.provision.tls import normalise_fingerprint, pinned_get
 from tm351vce.shelf.catalogue import load_shelf
-
-from tests.integration.conftest import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

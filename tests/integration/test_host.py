@@ -24,15 +24,15 @@ import pytest
 import requests
 import urllib3
 import yaml
+
+from tests.conftest import run_cli
+from tests.integration.conftest import free_port, wait_until
 from tm351vce.ami.student import gateway_health
 from tm351vce.images.build import host_image_ref
 from tm351vce.provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
 from tm351vce.provision.instance import InstanceConfig, hash_password, instance_env, instance_user_data
 from tm351vce.provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
 from tm351vce.shelf.catalogue import load_shelf
-
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

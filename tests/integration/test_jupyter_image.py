@@ -7,13 +7,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.integration.conftest import Stack, free_port, remove_project
+from tests.integration.jupyter_kernel import execute
 from tm351vce.compose.render import StackOptions, recipe_secrets, render_compose
 from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.shelf.catalogue import load_shelf
 from tm351vce.shelf.serialise import to_yaml
-
-from tests.integration.conftest import Stack, free_port, remove_project
-from tests.integration.jupyter_kernel import execute
 
 pytestmark = pytest.mark.integration
 

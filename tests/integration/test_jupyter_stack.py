@@ -10,11 +10,11 @@ import time
 import pytest
 import requests
 import websocket
-from tm351vce.shelf.catalogue import load_shelf
-from tm351vce.shelf.progress import LOG_DIR
 
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, remove_project
+from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.shelf.progress import LOG_DIR
 
 pytestmark = pytest.mark.integration
 

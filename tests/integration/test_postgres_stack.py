@@ -12,9 +12,9 @@ import nbformat
 import psycopg
 import pytest
 import yaml
-from tm351vce.shelf.catalogue import SHELF_PATH
 
 from tests.integration.conftest import Stack
+from tm351vce.shelf.catalogue import SHELF_PATH
 
 pytestmark = pytest.mark.integration
 

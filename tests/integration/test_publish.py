@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from tm351vce.shelf.catalogue import load_shelf
 
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, wait_until
+from tm351vce.shelf.catalogue import load_shelf
 
 pytestmark = pytest.mark.integration
 

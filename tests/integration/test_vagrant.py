@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from tm351vce.shelf.catalogue import load_shelf
-from tm351vce.vagrant.render import machine_name
 
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port, wait_until
+from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.vagrant.render import machine_name
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from tm351vce.shelf.catalogue import load_shelf
 
 from tests.conftest import run_cli
 from tests.integration.conftest import free_port
+from tm351vce.shelf.catalogue import load_shelf
 
 pytestmark = pytest.mark.integration
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tm351vce.shelf.catalogue import SHELF_PATH, ShelfError, VolumeKind, load_shelf, shelf_summary
 
 VALID = yaml.safe_load(SHELF_PATH.read_text())

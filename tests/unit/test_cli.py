@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import yaml
+
 from tm351vce.shelf.catalogue import load_shelf
 
 

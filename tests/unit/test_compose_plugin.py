@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from tm351vce.shelf import compose_plugin, engine
 from tm351vce.shelf.errors import UsageProblem
 from tm351vce.shelf.tools import as_root, find_tool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import botocore.exceptions
 import botocore.parsers
+
 from tm351vce.ami.fleet import _passing
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tm351vce.ami.host import AwsHost
 from tm351vce.hosts.base import Host, NotOffered
 from tm351vce.hosts.local import LocalHost

@@ -15,6 +15,7 @@ from typing import ClassVar
 import bcrypt
 import pytest
 import yaml
+
 from tm351vce.provision.bundle import HostSettings, host_bundle
 from tm351vce.provision.instance import InstanceConfig, hash_password, instance_user_data
 from tm351vce.provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get

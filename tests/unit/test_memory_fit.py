@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tm351vce.hosts.local import HOST_RESERVE_MIB, _check_memory
 from tm351vce.shelf.catalogue import load_shelf
 from tm351vce.shelf.errors import UsageProblem

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tm351vce.images.registry import check_registry, pinned_images
 from tm351vce.provision.bundle import HostSettings, host_bundle
 from tm351vce.provision.cloud_init import USER_DATA_LIMIT, render_cloud_config, to_user_data

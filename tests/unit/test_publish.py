@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 import yaml
-from tm351vce.shelf.catalogue import load_shelf
 
 from tests.conftest import run_cli
+from tm351vce.shelf.catalogue import load_shelf
 
 SHELF = load_shelf()
 REGISTRY = "registry.example.org/ou"

@@ -10,6 +10,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from tm351vce.shelf.errors import UsageProblem
 from tm351vce.vagrant.release_box import ReleaseBox, release_box
 

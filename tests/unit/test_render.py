@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tm351vce.compose.render import StackOptions, entrance_url, render_compose
 from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.shelf.catalogue import SHELF_PATH, load_shelf

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 
 import pytest
+
 from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.shelf.errors import UsageProblem
 

@@ -10,14 +10,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
+
+from tests.conftest import run_cli
 from tm351vce.shelf.errors import UsageProblem
 from tm351vce.vagrant.release import disk, spec
 from tm351vce.vagrant.release.boxes import BoxSettings, box_vagrantfile, metadata
 from tm351vce.vagrant.release.catalogue import merge_catalogue, merge_checksums, provider_entry
 from tm351vce.vagrant.release.insecure_key import insecure_key
 from tm351vce.vagrant.release.ovf import Machine, render_ovf
-
-from tests.conftest import run_cli
 
 GIB = 1024**3
 OVF = "{http://schemas.dmtf.org/ovf/envelope/1}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.table import Table
+
 from tm351vce.provision.bundle import (
     IMAGES_ARCHIVE,
     HostSettings,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from tm351vce.shelf.constants import DEBIAN_MIRROR as MIRROR
 from tm351vce.shelf.constants import DEBIAN_SECURITY_MIRROR as SECURITY_MIRROR
 from tm351vce.shelf.constants import DEBIAN_SUITE as SUITE
