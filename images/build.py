@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import ssl
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import certifi
-
 from tm351vce.images.base import resolve_base_image
+from tm351vce.images.trust import merged_bundle, trusted_sources
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Shelf
 from tm351vce.shelf.constants import DEFAULT_BASE_IMAGE
@@ -180,15 +178,8 @@ def build_project(
 
 
 def _trust_bundle(workdir: Path, extra: Path | None) -> Path:
-    """The CAs a build trusts: pip's own, the host's, and any given with --ca-cert (TLS-inspecting networks)."""
-    parts = [Path(certifi.where())]
-    host_bundle = ssl.get_default_verify_paths().openssl_cafile
-    if host_bundle and Path(host_bundle).is_file():
-        parts.append(Path(host_bundle))
-    if extra is not None:
-        parts.append(extra)
     bundle = workdir / "ca-bundle.pem"
-    bundle.write_text("\n".join(part.read_text(encoding="utf-8", errors="replace") for part in parts))
+    bundle.write_text(merged_bundle(trusted_sources(extra), extra), encoding="utf-8")
     return bundle
 
 
