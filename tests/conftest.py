@@ -1,29 +1,10 @@
-"""Shared helpers: the repository root and running the CLI as a user would."""
+"""Fixtures every test folder may use; the helpers themselves live in tests/helpers/."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900, stdin: str | None = None):
-    """Run `python tasks.py ARGS` from the repository root; returns the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "tasks.py", *args],
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.helpers.cli import run_cli
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from ami.steps import StepFailed
 from ami.waiting import Clock, Polling
 from compose.catalogue import load_shelf
 from compose.errors import UsageProblem
-from tests.aws.conftest import NEW_DEBIAN, RECIPE, REGION, REGISTRY, Aws
-from tests.conftest import run_cli
+from tests.helpers.aws import NEW_DEBIAN, RECIPE, REGION, REGISTRY, Aws
+from tests.helpers.cli import run_cli
 
 COPY_REGIONS = ("eu-west-1", "us-east-1")
 ALL_REGIONS = (REGION, *COPY_REGIONS)

@@ -18,9 +18,8 @@ from ami.fleet import Fleet, FleetOptions
 from ami.fleet_commands import fleet_up
 from ami.roster import read_roster
 from compose.catalogue import load_shelf
-from tests.aws.conftest import baked_ami
-from tests.aws.test_student import student_groups, students_instances
-from tests.conftest import run_cli
+from tests.helpers.aws import baked_ami, student_groups, students_instances
+from tests.helpers.cli import run_cli
 
 CLASS_SIZE = 300
 CIDR = "81.2.69.0/24"

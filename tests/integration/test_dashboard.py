@@ -13,7 +13,7 @@ import requests
 from compose.catalogue import load_shelf
 from images.dashboard.tm351_dashboard.services import memory_from_cgroup
 from provision.instance import hash_password
-from tests.integration.conftest import wait_until
+from tests.helpers.net import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from compose.catalogue import load_shelf
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 pytestmark = pytest.mark.integration
 

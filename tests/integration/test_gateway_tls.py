@@ -18,7 +18,7 @@ from compose.catalogue import load_shelf
 from compose.gateway import render_routes
 from provision.instance import hash_password
 from provision.tls import normalise_fingerprint, pinned_get
-from tests.integration.conftest import free_port, wait_until
+from tests.helpers.net import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

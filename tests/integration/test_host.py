@@ -31,8 +31,8 @@ from images.build import host_image_ref
 from provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
 from provision.instance import InstanceConfig, hash_password, instance_env, instance_user_data
 from provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

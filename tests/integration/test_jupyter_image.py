@@ -11,8 +11,9 @@ import pytest
 from compose.catalogue import load_shelf
 from compose.render import StackOptions, recipe_secrets, render_compose, to_yaml
 from compose.student_folder import StudentFolder
-from tests.integration.conftest import Stack, free_port, remove_project
-from tests.integration.jupyter_kernel import execute
+from tests.helpers.jupyter_kernel import execute
+from tests.helpers.net import free_port
+from tests.helpers.stacks import Stack, remove_project
 
 pytestmark = pytest.mark.integration
 

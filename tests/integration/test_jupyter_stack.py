@@ -13,8 +13,9 @@ import websocket
 
 from compose.catalogue import load_shelf
 from compose.progress import LOG_DIR
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port, remove_project
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port
+from tests.helpers.stacks import remove_project
 
 pytestmark = pytest.mark.integration
 

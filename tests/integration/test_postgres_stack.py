@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from compose.catalogue import SHELF_PATH
-from tests.integration.conftest import Stack
+from tests.helpers.stacks import Stack
 
 pytestmark = pytest.mark.integration
 

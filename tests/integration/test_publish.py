@@ -16,8 +16,8 @@ import requests
 import yaml
 
 from compose.catalogue import load_shelf
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from compose.catalogue import load_shelf
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port, wait_until
 from vagrant.render import machine_name
 
 pytestmark = pytest.mark.integration

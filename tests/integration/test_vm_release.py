@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from compose.catalogue import load_shelf
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers.cli import REPO
 
 SCRIPT = REPO / "images" / "artifacts" / "fetch-artifact.sh"
 PREFIX = "tm351-artifact-error: "

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from compose.catalogue import load_shelf
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 SHELF = load_shelf()
 REGISTRY = "registry.example.org/ou"

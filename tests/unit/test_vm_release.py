@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from compose.errors import UsageProblem
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 from vagrant.release import disk, spec
 from vagrant.release.boxes import BoxSettings, box_vagrantfile, metadata
 from vagrant.release.catalogue import merge_catalogue, merge_checksums, provider_entry
