@@ -15,8 +15,6 @@ from images.dashboard.tm351_dashboard.services import memory_from_cgroup
 from provision.instance import hash_password
 from tests.helpers.net import wait_until
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def running(built, stack):
@@ -156,6 +154,7 @@ def test_logs_on_demand(running):
     assert 0 < len(lines) <= 5
 
 
+@pytest.mark.needs("page-cache")
 def test_the_stack_starts_from_a_cold_page_cache(running):
     """A student's first start after a reboot: nothing cached. Inside the dashboard's 40 MiB limit a second
     Python for the health check evicted the server's own pages, every check outlasted its timeout, and `up`

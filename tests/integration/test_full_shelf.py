@@ -12,8 +12,6 @@ import pytest
 from compose.catalogue import load_shelf
 from tests.helpers.cli import run_cli
 
-pytestmark = pytest.mark.integration
-
 UNREACHABLE = "upstream artifact unreachable"
 OPENREFINE_ARCHIVE = "openrefine-linux-3.10.1.tar.gz"
 

@@ -20,7 +20,7 @@ from provision.instance import hash_password
 from provision.tls import normalise_fingerprint, pinned_get
 from tests.helpers.net import free_port, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.needs("openssl")
 
 SHELF = load_shelf()
 DOMAIN = "vce.example.org"

@@ -34,7 +34,7 @@ from provision.tls import FingerprintMismatch, fingerprint_from_console, normali
 from tests.helpers.cli import run_cli
 from tests.helpers.net import free_port, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.needs("docker-registry", "openssl")
 
 RECIPE = "jupyter"
 DOMAIN = "vce.example.org"

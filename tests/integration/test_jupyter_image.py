@@ -15,7 +15,7 @@ from tests.helpers.jupyter_kernel import execute
 from tests.helpers.net import free_port
 from tests.helpers.stacks import Stack, remove_project
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.needs("root")
 
 HOST_UID, HOST_GID = 4321, 4322  # a user the image has never heard of
 

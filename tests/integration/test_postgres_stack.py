@@ -16,8 +16,6 @@ import yaml
 from compose.catalogue import SHELF_PATH
 from tests.helpers.stacks import Stack
 
-pytestmark = pytest.mark.integration
-
 EXPOSED_DB_PORT = 35432
 
 CREATE_ROWS = """

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers.cli import REPO
 
 
@@ -23,11 +25,13 @@ def run(*command: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
 
 
+@pytest.mark.needs("ruff")
 def test_ruff():
     result = run(sys.executable, "-m", "ruff", "check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.needs("git", "shellcheck")
 def test_shellcheck():
     scripts = tracked("*.sh", ".ci/run")
     assert scripts
@@ -35,6 +39,7 @@ def test_shellcheck():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.needs("git", "hadolint")
 def test_hadolint():
     dockerfiles = tracked("*Dockerfile")
     assert dockerfiles
