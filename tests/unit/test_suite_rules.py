@@ -26,7 +26,8 @@ def test_plain():
 def suite(pytester, monkeypatch):
     pytester.makeini(
         "[pytest]\n"
-        "addopts = -p tests.helpers.suite --strict-markers -W ignore::pytest.PytestAssertRewriteWarning\n"
+        "addopts = -p tests.helpers.suite -p no:hypothesispytest -p no:benchmark -p no:cacheprovider --strict-markers\n"
+        "filterwarnings = ignore::pytest.PytestAssertRewriteWarning\n"
         "markers =\n    unit\n    aws\n    integration\n    slow\n    needs\n"
     )
     monkeypatch.setattr(prerequisites, "is_present", lambda name: name != "chromium")
