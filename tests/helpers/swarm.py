@@ -10,6 +10,7 @@ refuses; test_swarm_check.py holds the two to the same verdicts wherever the rea
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -186,7 +187,14 @@ class StackCheck:
 
 
 def has_stack_config(docker: str = "docker", env: dict[str, str] | None = None) -> bool:
-    listed = subprocess.run([docker, "stack", "--help"], capture_output=True, text=True, check=False, env=env)
+    return _has_stack_config(docker, (env or os.environ).get("PATH", ""))
+
+
+@functools.cache
+def _has_stack_config(docker: str, path: str) -> bool:
+    listed = subprocess.run(
+        [docker, "stack", "--help"], capture_output=True, text=True, check=False, env={**os.environ, "PATH": path}
+    )
     return re.search(r"^\s+config\s", listed.stdout, re.MULTILINE) is not None
 
 
