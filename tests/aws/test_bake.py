@@ -13,8 +13,8 @@ import botocore.exceptions
 import pytest
 from rich.console import Console
 
-from tests.aws.conftest import NEW_DEBIAN, RECIPE, REGION, REGISTRY, Aws
-from tests.conftest import run_cli
+from tests.helpers.aws import NEW_DEBIAN, RECIPE, REGION, REGISTRY, Aws
+from tests.helpers.cli import run_cli
 from tm351vce.ami.aws import BAKE_TAG, ROLE_TAG, delete_image, tags_of
 from tm351vce.ami.bake import Bake, BakeOptions, provisioning_outcome
 from tm351vce.ami.steps import StepFailed

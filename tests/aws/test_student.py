@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.aws.conftest import REGION, Aws, baked_ami
-from tests.conftest import run_cli
+from tests.helpers.aws import REGION, Aws, baked_ami, ingress, student_groups, students_instances
+from tests.helpers.cli import run_cli
 from tm351vce.ami.aws import OWNER_TAG, RECIPE_TAG, ROLE_TAG, STUDENT_TAG, VERSION_TAG, tags_of
 from tm351vce.ami.sizing import check_instance_type
 from tm351vce.shelf.catalogue import load_shelf
@@ -24,30 +24,6 @@ CIDR = "81.2.69.160/32"
 
 def up(aws: Aws, *extra: str, env: dict | None = None):
     return run_cli("up", "--provider", "aws", "--student", STUDENT, "--no-wait", *extra, env={**aws.env, **(env or {})})
-
-
-def students_instances(aws: Aws) -> list[dict]:
-    pages = (
-        aws.ec2()
-        .get_paginator("describe_instances")
-        .paginate(Filters=[{"Name": f"tag:{ROLE_TAG}", "Values": ["student"]}])
-    )
-    return [
-        i for page in pages for r in page["Reservations"] for i in r["Instances"] if i["State"]["Name"] != "terminated"
-    ]
-
-
-def student_groups(aws: Aws) -> list[dict]:
-    pages = (
-        aws.ec2()
-        .get_paginator("describe_security_groups")
-        .paginate(Filters=[{"Name": f"tag:{ROLE_TAG}", "Values": ["student"]}])
-    )
-    return [group for page in pages for group in page["SecurityGroups"]]
-
-
-def ingress(group: dict) -> set[tuple[int, str]]:
-    return {(p["FromPort"], r["CidrIp"]) for p in group["IpPermissions"] for r in p.get("IpRanges", [])}
 
 
 def test_a_student_gets_one_locked_down_instance_and_keeps_it_until_down(aws, tmp_path):

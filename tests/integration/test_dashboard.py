@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.conftest import wait_until
+from tests.helpers.net import wait_until
 from tm351vce.images.dashboard.tm351_dashboard.services import memory_from_cgroup
 from tm351vce.provision.instance import hash_password
 from tm351vce.shelf.catalogue import load_shelf
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +154,7 @@ def test_logs_on_demand(running):
     assert 0 < len(lines) <= 5
 
 
+@pytest.mark.needs("page-cache")
 def test_the_stack_starts_from_a_cold_page_cache(running):
     """A student's first start after a reboot: nothing cached. Inside the dashboard's 40 MiB limit a second
     Python for the health check evicted the server's own pages, every check outlasted its timeout, and `up`

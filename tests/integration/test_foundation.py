@@ -17,7 +17,8 @@ import certifi
 import docker
 import pytest
 
-from tests.integration.conftest import free_port, remove_project
+from tests.helpers.net import free_port
+from tests.helpers.stacks import remove_project
 from tm351vce.compose.render import StackOptions, recipe_secrets, render_compose
 from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.images.build import BuildTarget, build_context, build_project, foundation_image_ref

@@ -9,10 +9,8 @@ import tarfile
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 from tm351vce.shelf.catalogue import load_shelf
-
-pytestmark = pytest.mark.integration
 
 UNREACHABLE = "upstream artifact unreachable"
 OPENREFINE_ARCHIVE = "openrefine-linux-3.10.1.tar.gz"

@@ -25,8 +25,8 @@ import requests
 import urllib3
 import yaml
 
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port, wait_until
 from tm351vce.ami.student import gateway_health
 from tm351vce.images.build import host_image_ref
 from tm351vce.provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
@@ -34,7 +34,7 @@ from tm351vce.provision.instance import InstanceConfig, hash_password, instance_
 from tm351vce.provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
 from tm351vce.shelf.catalogue import load_shelf
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.needs("docker-registry", "openssl")
 
 RECIPE = "jupyter"
 DOMAIN = "vce.example.org"

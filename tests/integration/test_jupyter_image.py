@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Stack, free_port, remove_project
-from tests.integration.jupyter_kernel import execute
+from tests.helpers.jupyter_kernel import execute
+from tests.helpers.net import free_port
+from tests.helpers.stacks import Stack, remove_project
 from tm351vce.compose.render import StackOptions, recipe_secrets, render_compose
 from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.shelf.catalogue import load_shelf
 from tm351vce.shelf.serialise import to_yaml
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.needs("root")
 
 HOST_UID, HOST_GID = 4321, 4322  # a user the image has never heard of
 

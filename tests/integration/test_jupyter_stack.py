@@ -11,12 +11,11 @@ import pytest
 import requests
 import websocket
 
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port, remove_project
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port
+from tests.helpers.stacks import remove_project
 from tm351vce.shelf.catalogue import load_shelf
 from tm351vce.shelf.progress import LOG_DIR
-
-pytestmark = pytest.mark.integration
 
 STACK_IMPORTS = """
 import pandas, numpy, matplotlib, seaborn, sqlalchemy, psycopg, psycopg2, pymongo, ipywidgets, nbdime, sql
@@ -103,6 +102,7 @@ def test_gateway_headers_hide_the_version_and_protect_the_page(running):
     assert "," not in response.headers["X-Frame-Options"]  # one header, not the app's and the gateway's
 
 
+@pytest.mark.needs("ps")
 def test_gateway_runs_unprivileged(running, engine):
     (gateway,) = engine.containers.list(
         filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=gateway"]}

@@ -13,10 +13,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.integration.conftest import Stack
+from tests.helpers.stacks import Stack
 from tm351vce.shelf.catalogue import SHELF_PATH
-
-pytestmark = pytest.mark.integration
 
 EXPOSED_DB_PORT = 35432
 

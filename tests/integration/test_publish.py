@@ -15,11 +15,12 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port, wait_until
+from tests.helpers.swarm import check_stack
 from tm351vce.shelf.catalogue import load_shelf
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.needs("docker-registry")
 
 RECIPE = "jupyter-postgres"
 # MongoDB's and OpenRefine's images need upstream downloads this machine cannot reach.
@@ -141,9 +142,8 @@ def test_a_published_stack_deploys_on_a_single_node_swarm(shelf_dir, engine, tmp
     secrets_step = readme.split("```")[-2].strip()  # the README's own commands, as a reader would paste them
     stack = f"tm351-swarm-{free_port()}"
     env = {**os.environ, "TM351_PORT": str(free_port())}
-    config = subprocess.run(["docker", "stack", "config", "-c", "stack.yaml"], cwd=folder, env=env,
-                            capture_output=True, text=True, check=False)  # fmt: skip
-    assert config.returncode == 0, config.stderr
+    config = check_stack(folder, env=env)  # `docker stack config` where the CLI has it
+    assert config.ok, config.message
     assert engine.info()["Swarm"]["LocalNodeState"] == "inactive", "this engine is already in a swarm"
     subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], capture_output=True, check=True)
     try:
@@ -183,6 +183,7 @@ def test_the_portainer_feed_has_the_fields_of_format_3(shelf_dir):
         assert all({"name", "label"} <= set(variable) for variable in template["env"])
 
 
+@pytest.mark.needs("chromium")
 def test_the_index_page_works_offline_and_renders_in_a_browser(shelf_dir, tmp_path):
     page = (shelf_dir / "index.html").read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//|@import|url\(""", page), "the page loads something external"

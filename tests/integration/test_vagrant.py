@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port, wait_until
 from tm351vce.shelf.catalogue import load_shelf
 from tm351vce.vagrant.render import machine_name
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.needs("vagrant")
 
 RECIPE = "jupyter"
 MACHINE_RECIPE = "jupyter-postgres"  # a database, so backup and restore reach into the machine
@@ -52,7 +52,7 @@ def pinned_cache(tmp_path_factory) -> Path:
     [
         # VirtualBox cannot be installed here, nor the vagrant-aws plugin: their provider blocks are skipped.
         ("virtualbox", ["validate", "--ignore-provider"]),
-        ("libvirt", ["validate"]),
+        pytest.param("libvirt", ["validate"], marks=pytest.mark.needs("libvirt")),
         ("docker", ["validate"]),
         ("aws", ["validate", "--ignore-provider"]),
     ],

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import run_cli
-from tests.integration.conftest import free_port
+from tests.helpers.cli import run_cli
+from tests.helpers.net import free_port
 from tm351vce.shelf.catalogue import load_shelf
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.needs("root", "loop-devices", "debootstrap", "vmdb2", "qemu-img", "vagrant", "libvirt")
 
 RECIPE = "jupyter"  # the smallest recipe
 GIB = 1024**3
@@ -167,6 +167,7 @@ class Student:
         return requests.get(f"http://127.0.0.1:{self.port}{path}", auth=auth, timeout=30, **kwargs)
 
 
+@pytest.mark.needs("qemu-system")
 def test_vagrant_up_of_the_release_serves_the_stack_on_the_students_folder(release, student):
     """The documented path through `up`, as a student without KVM runs it: Vagrant adds the box from the
     catalogue, boots it under QEMU's emulation and the stack answers with the password made on first boot."""

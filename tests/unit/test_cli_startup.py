@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers.cli import REPO
 
 # pydantic is left out: typer itself imports it to convert a command's parameters.
 HEAVY = ("docker", "boto3", "botocore", "jinja2", "yaml", "rich.table", "shelf.catalogue", "images", "hosts", "ami")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import subprocess
 import tarfile
 import threading
@@ -17,16 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers.cli import REPO
 
 SCRIPT = REPO / "images" / "artifacts" / "fetch-artifact.sh"
 PREFIX = "tm351-artifact-error: "
 ARCHIVE = "tool-linux-1.0.tar.gz"
 
-pytestmark = pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("bash", "curl", "sha256sum")),
-    reason="fetch-artifact.sh needs bash, curl and sha256sum on the host",
-)
+pytestmark = pytest.mark.needs("curl")  # fetch-artifact.sh runs with bash, curl and sha256sum
 
 
 @dataclass

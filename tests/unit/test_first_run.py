@@ -8,7 +8,7 @@ import venv
 
 import pytest
 
-from tests.conftest import copy_checkout
+from tests.helpers.cli import copy_checkout
 
 # It installs requirements.txt from the package index into a new environment.
 pytestmark = pytest.mark.slow

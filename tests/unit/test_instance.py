@@ -145,6 +145,7 @@ def https_server(tmp_path) -> Iterator[tuple[str, str]]:
         server.server_close()
 
 
+@pytest.mark.needs("openssl")
 def test_a_pinned_get_trusts_only_the_reported_certificate(https_server):
     url, fingerprint = https_server
     answer = pinned_get(url, normalise_fingerprint(fingerprint), auth=("student", PASSWORD))

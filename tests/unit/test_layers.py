@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from tests.conftest import REPO
+from tests.helpers.cli import REPO
 
 # Each folder, with the folders it may import; nothing may import a folder that is not listed below it.
 LAYERS = {

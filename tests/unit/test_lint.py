@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import REPO
+import pytest
+
+from tests.helpers.cli import REPO
+from tests.helpers.tools import find_tool
 
 
 def tracked(*patterns: str) -> list[str]:
@@ -23,20 +26,53 @@ def run(*command: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
 
 
+@pytest.mark.needs("ruff")
 def test_ruff():
-    result = run(sys.executable, "-m", "ruff", "check", ".")
+    result = run(sys.executable, "-m", "ruff", "check", "--no-cache", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.needs("git", "shellcheck")
 def test_shellcheck():
     scripts = tracked("*.sh", ".ci/run")
     assert scripts
-    result = run("shellcheck", *scripts)
+    result = run(str(find_tool("shellcheck")), *scripts)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.needs("git", "hadolint")
 def test_hadolint():
     dockerfiles = tracked("*Dockerfile")
     assert dockerfiles
-    result = run("hadolint", "--no-color", *dockerfiles)
+    result = run(str(find_tool("hadolint")), "--no-color", *dockerfiles)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def untracked_and_ignored() -> str:
+    listed = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=REPO, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    return "\n".join(line for line in listed.stdout.splitlines() if "__pycache__" not in line)
+
+
+@pytest.mark.needs("git", "ruff")
+def test_ruff_leaves_nothing_in_the_checkout():
+    before = untracked_and_ignored()
+    test_ruff()
+    assert untracked_and_ignored() == before
+
+
+def test_tools_are_found_beside_the_running_python_first_then_on_path(monkeypatch, tmp_path):
+    venv, elsewhere = tmp_path / "venv" / "bin", tmp_path / "elsewhere"
+    for folder in (venv, elsewhere):
+        folder.mkdir(parents=True)
+        tool = folder / "shellcheck"
+        tool.write_text("#!/bin/sh\n")
+        tool.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(venv / "python"))
+    monkeypatch.setenv("PATH", str(elsewhere))
+    assert find_tool("shellcheck") == str(venv / "shellcheck")  # without the venv's bin/ on PATH
+    (venv / "shellcheck").unlink()
+    assert find_tool("shellcheck") == str(elsewhere / "shellcheck")
+    assert find_tool("hadolint") is None

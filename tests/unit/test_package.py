@@ -10,7 +10,7 @@ import venv
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_checkout, run_cli
+from tests.helpers.cli import REPO, copy_checkout, run_cli
 
 # Building the package fetches its build backend from PyPI (build isolation), as a user's `pip install .` does.
 pytestmark = pytest.mark.slow

@@ -62,6 +62,7 @@ def test_an_image_bundle_makes_no_secrets_and_starts_nothing_until_first_boot():
     assert "secrets.sh" in for_image
 
 
+@pytest.mark.needs("docker", "compose")
 def test_the_host_project_leaves_the_hosts_own_ids_to_its_env_file(tmp_path):
     files = {file.name: file.content for file in host_bundle(SHELF, SHELF.recipe("tm351"), HostSettings())}
     project = yaml.safe_load(files["compose.yaml"])

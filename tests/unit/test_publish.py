@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.swarm import check_stack, has_stack_config, without_stack_config
 from tm351vce.shelf.catalogue import load_shelf
 
 SHELF = load_shelf()
@@ -31,6 +33,7 @@ def published(tmp_path_factory):
     return folder
 
 
+@pytest.mark.needs("docker", "compose")
 @pytest.mark.parametrize("recipe", list(SHELF.recipes))
 def test_compose_accepts_each_recipe_folder(published, recipe):
     checked = subprocess.run(["docker", "compose", "config", "-q"], cwd=published / recipe, capture_output=True,
@@ -38,9 +41,14 @@ def test_compose_accepts_each_recipe_folder(published, recipe):
     assert checked.returncode == 0, checked.stderr
 
 
+@pytest.mark.needs("docker", "compose")
+@pytest.mark.parametrize("docker_cli", ["installed", "debian-12"])
 @pytest.mark.parametrize("recipe", list(SHELF.recipes))
-def test_swarm_accepts_each_stack_and_it_uses_only_what_swarm_reads(published, recipe):
-    folder = published / recipe
+def test_swarm_accepts_each_stack_and_it_uses_only_what_swarm_reads(published, recipe, docker_cli, tmp_path):
+    """With the Docker CLI installed here, and with Debian 12's (20.10), which has no `docker stack config`."""
+    env = without_stack_config(tmp_path) if docker_cli == "debian-12" else {}
+    folder = tmp_path / recipe
+    shutil.copytree(published / recipe, folder)
     text = (folder / "stack.yaml").read_text()
     for unsupported in ("mem_limit", "profiles", "extends", "include:", "service_healthy", "host_ip", "group_add"):
         assert unsupported not in text, unsupported
@@ -52,9 +60,9 @@ def test_swarm_accepts_each_stack_and_it_uses_only_what_swarm_reads(published, r
     (folder / "secrets").mkdir()
     for secret in stack.get("secrets", {}):
         (folder / "secrets" / secret).write_text("not-a-real-secret")
-    checked = subprocess.run(["docker", "stack", "config", "-c", "stack.yaml"], cwd=folder, capture_output=True,
-                             text=True, check=False)  # fmt: skip
-    assert checked.returncode == 0, checked.stderr
+    checked = check_stack(folder, env=env)
+    assert checked.ok, checked.message
+    assert (checked.how == "docker stack config") == (docker_cli == "installed" and has_stack_config())
 
 
 def test_no_published_file_sets_a_password(published):

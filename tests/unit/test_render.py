@@ -157,6 +157,7 @@ def test_url_uses_the_entrance_path():
     assert entrance_url(shelf, shelf.recipe("jupyter"), OPTIONS) == "http://127.0.0.1:40123/jupyter/"
 
 
+@pytest.mark.needs("docker", "compose")
 def test_docker_compose_accepts_every_recipe(tmp_path):
     shelf = load_shelf()
     for recipe in shelf.recipes.values():
