@@ -32,6 +32,12 @@ class Stack:
     def up(self, recipe: str, timeout: float = 900) -> subprocess.CompletedProcess:
         return self.cli("up", recipe, "--data-dir", str(self.data_dir), "--port", str(self.port), timeout=timeout)
 
+    def started(self, recipe: str, timeout: float = 120) -> Stack:
+        """This stack with the recipe up; the test fails with the command's output when it does not start."""
+        result = self.up(recipe, timeout=timeout)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return self
+
     def secret(self, name: str) -> str:
         return (self.data_dir / ".tm351" / name).read_text().strip()
 

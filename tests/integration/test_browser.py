@@ -23,9 +23,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def running(built, stack):
-    result = stack.up("jupyter-postgres", timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return stack
+    return stack.started("jupyter-postgres")
 
 
 @pytest.fixture

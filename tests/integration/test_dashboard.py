@@ -18,9 +18,7 @@ from tm351vce.shelf.catalogue import load_shelf
 
 @pytest.fixture(scope="module")
 def running(built, stack):
-    result = stack.up("jupyter", timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return stack
+    return stack.started("jupyter")
 
 
 @pytest.fixture

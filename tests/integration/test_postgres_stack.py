@@ -43,9 +43,7 @@ print("rows", result[0][0])
 
 @pytest.fixture(scope="module")
 def running(built, stack):
-    result = stack.up("jupyter-postgres", timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return stack
+    return stack.started("jupyter-postgres")
 
 
 def rows(stack: Stack) -> str:

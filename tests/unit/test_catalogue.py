@@ -59,46 +59,11 @@ def test_bad_yaml_names_the_line(tmp_path):
     assert "not valid YAML" in message
 
 
-def test_unknown_app_in_a_recipe(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"]["apps"].append("jupyterr")))
-    assert "recipes.jupyter.apps[3]" in message
-    assert "unknown app 'jupyterr'" in message
-    assert "use one of " + ", ".join(sorted(VALID["apps"])) in message
-
-
 def test_duplicate_name(tmp_path):
     text = SHELF_PATH.read_text().replace("recipes:\n", "recipes:\n  jupyter:\n    description: again\n", 1)
     message = error_for(tmp_path, text)
     assert "key 'jupyter'" in message
     assert "already used" in message
-
-
-def test_missing_field(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].pop("memory_mib")))
-    assert "apps.jupyter.memory_mib" in message
-    assert "add 'memory_mib'" in message
-
-
-def test_unknown_field(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(memory_mb=3)))
-    assert "apps.jupyter.memory_mb" in message
-    assert "correct its spelling" in message
-
-
-def test_wrong_type_names_the_value(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(port="http")))
-    assert "apps.jupyter.port" in message
-    assert "'http'" in message
-
-
-def test_wrong_volume_kind(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"]["volumes"][0].update(kind="disk")))
-    assert "apps.jupyter.volumes[0].kind" in message
-
-
-def test_exactly_one_default_recipe(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"].update(default=False)))
-    assert "exactly one recipe" in message
 
 
 def test_a_needed_app_must_be_in_the_recipe(tmp_path):
@@ -109,12 +74,6 @@ def test_a_needed_app_must_be_in_the_recipe(tmp_path):
     message = error_for(tmp_path, mutated(add_needy_app))
     assert "recipes.jupyter.apps" in message
     assert "needs 'helper'" in message
-
-
-def test_entrance_must_be_one_of_the_apps(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["recipes"]["jupyter"].update(entrance="postgres")))
-    assert "recipes.jupyter.entrance" in message
-    assert "'postgres' is not one of the recipe's apps" in message
 
 
 def test_a_recipe_with_a_browser_ui_is_entered_through_the_gateway(tmp_path):
@@ -140,18 +99,53 @@ def test_every_shipped_app_has_a_start_period():
         assert app.healthcheck.start_period_s >= 10, app.name
 
 
-def test_token_secret_must_be_one_of_the_apps_secrets(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(secrets=[])))
-    assert "apps.jupyter.token_secret" in message
+# One change to the valid shelf each, and what the refusal must name.
+ONE_CHANGE = {
+    "unknown_app_in_a_recipe": (
+        lambda data: data["recipes"]["jupyter"]["apps"].append("jupyterr"),
+        ["recipes.jupyter.apps[3]", "unknown app 'jupyterr'", "use one of " + ", ".join(sorted(VALID["apps"]))],
+    ),
+    "missing_field": (
+        lambda data: data["apps"]["jupyter"].pop("memory_mib"),
+        ["apps.jupyter.memory_mib", "add 'memory_mib'"],
+    ),
+    "unknown_field": (
+        lambda data: data["apps"]["jupyter"].update(memory_mb=3),
+        ["apps.jupyter.memory_mb", "correct its spelling"],
+    ),
+    "wrong_type_names_the_value": (
+        lambda data: data["apps"]["jupyter"].update(port="http"),
+        ["apps.jupyter.port", "'http'"],
+    ),
+    "wrong_volume_kind": (
+        lambda data: data["apps"]["jupyter"]["volumes"][0].update(kind="disk"),
+        ["apps.jupyter.volumes[0].kind"],
+    ),
+    "exactly_one_default_recipe": (
+        lambda data: data["recipes"]["jupyter"].update(default=False),
+        ["exactly one recipe"],
+    ),
+    "entrance_must_be_one_of_the_apps": (
+        lambda data: data["recipes"]["jupyter"].update(entrance="postgres"),
+        ["recipes.jupyter.entrance", "'postgres' is not one of the recipe's apps"],
+    ),
+    "token_secret_must_be_one_of_the_apps_secrets": (
+        lambda data: data["apps"]["jupyter"].update(secrets=[]),
+        ["apps.jupyter.token_secret"],
+    ),
+    "connects_to_names_known_apps": (
+        lambda data: data["apps"]["jupyter"].update(connects_to=["mongo"]),
+        ["apps.jupyter.connects_to[0]", "unknown app 'mongo'"],
+    ),
+    "build_folder_must_hold_a_dockerfile": (
+        lambda data: data["apps"]["jupyter"].update(build="images/nothing"),
+        ["apps.jupyter.build", "no Dockerfile"],
+    ),
+}
 
 
-def test_connects_to_names_known_apps(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(connects_to=["mongo"])))
-    assert "apps.jupyter.connects_to[0]" in message
-    assert "unknown app 'mongo'" in message
-
-
-def test_build_folder_must_hold_a_dockerfile(tmp_path):
-    message = error_for(tmp_path, mutated(lambda data: data["apps"]["jupyter"].update(build="images/nothing")))
-    assert "apps.jupyter.build" in message
-    assert "no Dockerfile" in message
+@pytest.mark.parametrize(("change", "expected"), list(ONE_CHANGE.values()), ids=list(ONE_CHANGE))
+def test_one_wrong_value_is_refused_naming_the_key_and_the_fix(tmp_path, change, expected):
+    message = error_for(tmp_path, mutated(change))
+    for part in expected:
+        assert part in message
