@@ -73,7 +73,8 @@ class Host:
         """The command that prints the login password, shown after `up`."""
         raise NotImplementedError
 
-    def up(self, recipe: Recipe) -> Started:
+    def up(self, recipe: Recipe | None) -> Started:
+        """Start the recipe (None: the host's own default, a release box's recipe, else the shelf's default)."""
         raise NotOffered(self.where, "up", "start it where it runs")
 
     def status(self) -> Report:

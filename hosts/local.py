@@ -283,8 +283,9 @@ class LocalHost(Host):
     def password_command(self) -> str:
         return "python tasks.py password" + (f" --data-dir {self.data_dir}" if self.data_dir else "")
 
-    def up(self, recipe: Recipe) -> Started:
-        return Started(up(self.shelf, recipe, self.data_dir, self.port, self.expose_db, self.force))
+    def up(self, recipe: Recipe | None) -> Started:
+        chosen = recipe or self.shelf.default_recipe
+        return Started(up(self.shelf, chosen, self.data_dir, self.port, self.expose_db, self.force))
 
     def status(self) -> Report:
         current = status()

@@ -201,6 +201,20 @@ def test_purge_asks_first_then_removes_volumes_but_not_the_folder(running, engin
     assert (running.data_dir / ".tm351" / "password").is_file()
 
 
+def test_up_without_a_recipe_starts_the_default_one(built, engine, tmp_path):
+    """The README's main command names no recipe."""
+    project = "tm351-test-default"
+    port = free_port()
+    try:
+        result = run_cli("up", "--data-dir", str(tmp_path), "--port", str(port), env={"TM351_PROJECT": project})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"http://127.0.0.1:{port}/" in result.stdout
+        status = json.loads(run_cli("status", "--json", env={"TM351_PROJECT": project}).stdout)
+        assert status["recipe"] == load_shelf().default_recipe.name
+    finally:
+        remove_project(engine, project)
+
+
 def test_a_service_that_fails_to_start_is_reported_with_its_logs(built, engine, tmp_path):
     project = "tm351-test-broken"
     secrets = tmp_path / ".tm351"
