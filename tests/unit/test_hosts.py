@@ -51,3 +51,21 @@ def test_the_password_hint_names_the_host():
     assert LocalHost(SHELF).password_command() == "python tasks.py password"
     assert "--provider vagrant --vm docker" in VagrantHost(SHELF, Provider.docker).password_command()
     assert "--provider aws --student ann" in AwsHost(SHELF, student="ann").password_command()
+
+
+def test_up_without_a_recipe_asks_each_host_for_the_shelfs_default(monkeypatch):
+    import tm351vce.ami.student_commands as student_commands
+    import tm351vce.hosts.local as local
+
+    asked = []
+    monkeypatch.setattr(local, "up", lambda shelf, recipe, *rest: asked.append(recipe.name) or "http://127.0.0.1:1/")
+    assert LocalHost(SHELF).up(None).url == "http://127.0.0.1:1/"
+
+    def launched(shelf, recipe, *rest, **options):
+        asked.append(recipe.name)
+        raise NotOffered("a test", "up", "stop here")
+
+    monkeypatch.setattr(student_commands, "up", launched)
+    with pytest.raises(NotOffered):
+        AwsHost(SHELF).up(None)
+    assert asked == [SHELF.default_recipe.name] * 2
