@@ -92,6 +92,10 @@ def gateway(engine, built, tmp_path_factory) -> Iterator[Gateway]:
                 "docker", "run", "-d", "--name", name, "--network", name, "--cap-drop", "ALL",
                 *[f"--cap-add={capability}" for capability in app.capabilities],
                 "--security-opt", "no-new-privileges:true", "--memory", f"{app.memory_mib}m",
+                # The image leaves the health check's timing to the shelf, as Compose renders it.
+                f"--health-interval={app.healthcheck.interval_s}s", f"--health-timeout={app.healthcheck.timeout_s}s",
+                f"--health-retries={app.healthcheck.retries}",
+                f"--health-start-period={app.healthcheck.start_period_s}s",
                 "-e", "GATEWAY_TLS=on", "-e", f"GATEWAY_TLS_NAME={DOMAIN}",
                 "-v", f"{folder / 'routes.conf'}:/etc/nginx/conf.d/tm351.conf:ro",
                 "-v", f"{secrets}:/run/secrets:ro", "-v", f"{folder / 'tls'}:/run/tls:ro",
