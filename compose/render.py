@@ -12,6 +12,9 @@ from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Recipe, Shelf, VolumeKind
 from tm351vce.shelf.constants import DEFAULT_PROJECT, SECRETS_FOLDER
 
+# The least interval and timeout of a patient health check, in seconds.
+PATIENT_INTERVAL_S, PATIENT_TIMEOUT_S = 5, 15
+
 
 @dataclass(frozen=True)
 class StackOptions:
@@ -32,6 +35,9 @@ class StackOptions:
     # Values only the host knows (its service user's ids, its Docker group), left to Compose's own
     # interpolation from the host's .env file; None means this machine's values.
     host_variables: bool = False
+    # A VM or instance, perhaps on an emulated CPU, where each check's `docker exec` can take seconds: checked
+    # less often and given longer, so the checks themselves cannot starve the machine.
+    patient_health: bool = False
 
     @classmethod
     def for_host(
@@ -121,14 +127,17 @@ def _use_host_variables(document: dict[str, Any], shelf: Shelf, apps: list[App])
 
 def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, Any]:
     check = app.healthcheck
+    interval_s, timeout_s = check.interval_s, check.timeout_s
+    if options.patient_health:
+        interval_s, timeout_s = max(interval_s, PATIENT_INTERVAL_S), max(timeout_s, PATIENT_TIMEOUT_S)
     service: dict[str, Any] = {
         "image": options.image_of(app, shelf.version),
         "restart": "unless-stopped",
         "environment": _environment(shelf, recipe, app, options),
         "healthcheck": {
             "test": check.test,
-            "interval": _duration(check.interval_s),
-            "timeout": _duration(check.timeout_s),
+            "interval": _duration(interval_s),
+            "timeout": _duration(timeout_s),
             "retries": check.retries,
             "start_period": _duration(check.start_period_s),
         },

@@ -63,6 +63,7 @@ def host_options(shelf: Shelf, settings: HostSettings) -> StackOptions:
         secrets_root=Path(HOST_SECRETS_DIR),
         images=settings.images,
         host_variables=True,
+        patient_health=True,
     )
 
 
