@@ -367,8 +367,6 @@ def _host(
         tell = lambda line: out.print(line, highlight=False)  # noqa: E731
         return AwsHost(shelf, region, student, cloud or CloudOptions(region=region), err, tell)
     if provider is HostProvider.vagrant:
-        if vm is Provider.aws:
-            raise UsageProblem("--vm aws is not for students: use `python tasks.py up --provider aws`.")
         return VagrantHost(shelf, vm, data_dir, port, box, no_kvm, vagrant_dir)
     return LocalHost(shelf, data_dir, port, expose_db, force)
 
