@@ -1,1 +1,2 @@
-"""Compose rendering: a recipe as a Compose project (local, portable, Swarm), gateway routes, the published shelf."""
+"""Compose rendering: a recipe as a Compose project in each flavour (local, host, portable, Swarm),
+gateway routes, the published shelf."""

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from tm351vce.compose.catalogue_page import TEMPLATES, index_page, logo_path, logo_svg, portainer_feed
-from tm351vce.compose.portable import portable_project
-from tm351vce.compose.render import StackOptions, entrance_url, recipe_secrets
-from tm351vce.compose.swarm import ROUTES_FILE, SECRETS_DIR, swarm_stack
+from tm351vce.compose.flavour import PORTABLE, ROUTES_FILE, SECRETS_DIR, SWARM, Flavour
+from tm351vce.compose.render import StackOptions, entrance_url, gateway_routes, recipe_secrets, render_compose
 from tm351vce.shelf.catalogue import Recipe, Shelf
+from tm351vce.shelf.constants import DEFAULT_PROJECT
 from tm351vce.shelf.serialise import to_yaml
 
 DEFAULT_BASE_URL = "https://example.org/tm351-shelf"
@@ -36,12 +37,13 @@ def publish_shelf(
         images = pinned(recipe)
         folder = out_dir / recipe.name
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "compose.yaml").write_text(
-            to_yaml(portable_project(shelf, recipe, images, f"tm351-{recipe.name}")), encoding="utf-8"
-        )
-        stack, routes = swarm_stack(shelf, recipe, images)
+        project = f"tm351-{recipe.name}"
+        (folder / "compose.yaml").write_text(to_yaml(published_project(shelf, recipe, images, PORTABLE, project)),
+                                             encoding="utf-8")  # fmt: skip
+        stack = published_project(shelf, recipe, images, SWARM, DEFAULT_PROJECT)
         (folder / "stack.yaml").write_text(to_yaml(stack), encoding="utf-8")
-        if routes:
+        routes = gateway_routes(shelf, recipe)
+        if routes is not None:
             (folder / ROUTES_FILE).write_text(routes, encoding="utf-8")
         (folder / ".env.example").write_text(env_example(shelf), encoding="utf-8")
         (folder / "README.md").write_text(recipe_readme(shelf, recipe, registry), encoding="utf-8")
@@ -52,6 +54,15 @@ def publish_shelf(
     (out_dir / "templates.json").write_text(json.dumps(feed, indent=2) + "\n", encoding="utf-8")
     (out_dir / "index.html").write_text(index_page(shelf, chosen, registry), encoding="utf-8")
     return written
+
+
+def published_project(
+    shelf: Shelf, recipe: Recipe, images: dict[str, str], flavour: Flavour, project: str
+) -> dict[str, Any]:
+    """A recipe's project for a machine this one knows nothing of: every setting comes from its .env file."""
+    options = StackOptions(data_dir=Path("TM351VCE"), port=shelf.defaults.port, host="127.0.0.1", project=project,
+                           images=images, flavour=flavour)  # fmt: skip
+    return render_compose(shelf, recipe, options)
 
 
 def env_example(shelf: Shelf) -> str:

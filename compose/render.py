@@ -1,13 +1,38 @@
-"""Render a recipe of the shelf as a Compose v2 project, built as data and serialised with yaml."""
+"""Render a recipe of the shelf as a Compose v2 project, built as data and serialised with yaml.
+
+One pass makes every flavour (compose/flavour.py): the options name the flavour, and each choice the
+flavour governs (ports, secrets, users, limits) is made where the field is written.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tm351vce.compose.flavour import (
+    ANY_GID,
+    ANY_UID,
+    DATA_DIR,
+    HOST_ADDRESS,
+    HOST_DOCKER_GID,
+    HOST_GID,
+    HOST_UID,
+    LOCAL,
+    PORT,
+    ROUTES_FILE,
+    SECRETS_DIR,
+    SECRETS_SERVICE,
+    Flavour,
+    Limits,
+    Ports,
+    SecretDelivery,
+    Users,
+    Variable,
+)
 from tm351vce.compose.gateway import CONFIG_NAME, ROUTES_TARGET, render_routes, routed_apps
+from tm351vce.compose.secrets_service import APP_MOUNT, AppSecrets, secrets_service
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Recipe, Shelf, VolumeKind
 from tm351vce.shelf.constants import DEFAULT_PROJECT, SECRETS_FOLDER
@@ -32,9 +57,8 @@ class StackOptions:
     secrets_root: Path | None = None
     # Image references to run instead of the local tags, by app (a registry's name@digest).
     images: dict[str, str] | None = None
-    # Values only the host knows (its service user's ids, its Docker group), left to Compose's own
-    # interpolation from the host's .env file; None means this machine's values.
-    host_variables: bool = False
+    # Where and how the project is delivered: this machine, a provisioned host, a published folder, a Swarm.
+    flavour: Flavour = LOCAL
     # A VM or instance, perhaps on an emulated CPU, where each check's `docker exec` can take seconds: checked
     # less often and given longer, so the checks themselves cannot starve the machine.
     patient_health: bool = False
@@ -86,53 +110,64 @@ def recipe_secrets(shelf: Shelf, recipe: Recipe) -> list[str]:
 
 def render_compose(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[str, Any]:
     apps = shelf.apps_of(recipe)
-    document: dict[str, Any] = {
-        "name": options.project,
-        "services": {app.name: _service(shelf, recipe, app, options) for app in apps},
-    }
+    flavour = options.flavour
+    services = {app.name: _service(shelf, recipe, app, options) for app in apps}
     volumes = {
         volume.source: {"labels": _project_labels(shelf, recipe, options)}
         for app in apps
         for volume in app.volumes
         if volume.kind is not VolumeKind.STUDENT_DATA
     }
+    document: dict[str, Any] = {"name": options.project} if flavour.named else {}
+    if flavour.secrets is SecretDelivery.MADE_ON_START:
+        handed_out = _handed_out_secrets(shelf, recipe)
+        volumes |= {app.volume: {"labels": {labels.PROJECT: options.project}} for app in handed_out}
+        made = secrets_service(
+            options.image_of(shelf.apps[recipe.entrance], shelf.version),
+            recipe_secrets(shelf, recipe),
+            handed_out,
+            shelf.student_folders,
+        )
+        services = {SECRETS_SERVICE: made, **services}
+    document["services"] = services
     if volumes:
         document["volumes"] = volumes
-    secrets = {name: {"file": str(options.secrets_dir / name)} for name in recipe_secrets(shelf, recipe)}
-    if secrets:
-        document["secrets"] = secrets
-    gateways = [app for app in apps if app.gateway]
-    if gateways:
-        document["configs"] = {CONFIG_NAME: {"content": render_routes(shelf, recipe, gateways[0])}}
-    document = _escape_interpolation(document)
-    if options.host_variables:
-        _use_host_variables(document, shelf, apps)
-    return document
+    secrets = recipe_secrets(shelf, recipe)
+    if secrets and flavour.secrets is SecretDelivery.FILES:
+        document["secrets"] = {name: {"file": str(options.secrets_dir / name)} for name in secrets}
+    elif secrets and flavour.secrets is SecretDelivery.SWARM:
+        document["secrets"] = {name: {"file": f"./{SECRETS_DIR}/{name}"} for name in secrets}
+    routes = gateway_routes(shelf, recipe)
+    if routes is not None:
+        config = {"content": routes} if flavour.routes_inline else {"file": f"./{ROUTES_FILE}"}
+        document["configs"] = {CONFIG_NAME: config}
+    return _escape_interpolation(document)
 
 
-# Compose fills these from the .env file that provisioning writes beside the project on the host.
-HOST_UID, HOST_GID, HOST_DOCKER_GID = "TM351_UID", "TM351_GID", "DOCKER_GID"
+def gateway_routes(shelf: Shelf, recipe: Recipe) -> str | None:
+    """The gateway's nginx routes, as a file's text; None for a recipe without a gateway."""
+    gateways = [app for app in shelf.apps_of(recipe) if app.gateway]
+    return render_routes(shelf, recipe, gateways[0]) if gateways else None
 
 
-def _use_host_variables(document: dict[str, Any], shelf: Shelf, apps: list[App]) -> None:
-    """Put ${VARIABLE}s where a host's own ids go: after escaping, so they stay variables."""
-    for app in apps:
-        service = document["services"][app.name]
-        if app.host_user:
-            service["environment"] |= {"NB_UID": f"${{{HOST_UID}}}", "NB_GID": f"${{{HOST_GID}}}"}
-        if app.docker_access:
-            service["user"] = f"${{{HOST_UID}}}:${{{HOST_GID}}}"
-            service["group_add"] = [f"${{{HOST_DOCKER_GID}}}"]
+def _handed_out_secrets(shelf: Shelf, recipe: Recipe) -> list[AppSecrets]:
+    return [
+        AppSecrets(app.name, names, as_student=app.host_user)
+        for app in shelf.apps_of(recipe)
+        if (names := app_secrets(shelf, recipe, app))
+    ]
 
 
 def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, Any]:
+    flavour = options.flavour
     check = app.healthcheck
     interval_s, timeout_s = check.interval_s, check.timeout_s
     if options.patient_health:
         interval_s, timeout_s = max(interval_s, PATIENT_INTERVAL_S), max(timeout_s, PATIENT_TIMEOUT_S)
-    service: dict[str, Any] = {
-        "image": options.image_of(app, shelf.version),
-        "restart": "unless-stopped",
+    service: dict[str, Any] = {"image": options.image_of(app, shelf.version)}
+    if flavour.limits is Limits.COMPOSE:
+        service["restart"] = "unless-stopped"
+    service |= {
         "environment": _environment(shelf, recipe, app, options),
         "healthcheck": {
             "test": check.test,
@@ -141,7 +176,10 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
             "retries": check.retries,
             "start_period": _duration(check.start_period_s),
         },
-        "mem_limit": f"{app.memory_mib}m",
+    }
+    if flavour.limits is Limits.COMPOSE:
+        service["mem_limit"] = f"{app.memory_mib}m"
+    service |= {
         "labels": {
             **_project_labels(shelf, recipe, options),
             labels.APP: app.name,
@@ -154,15 +192,16 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
             **({labels.ESSENTIAL: "true"} if app.essential else {}),
         },
         "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges:true"],
     }
+    if flavour.limits is Limits.COMPOSE:
+        service["security_opt"] = ["no-new-privileges:true"]
     if app.capabilities:
         service["cap_add"] = list(app.capabilities)
     if app.stop_grace_s:
         service["stop_grace_period"] = _duration(app.stop_grace_s)
     ports = []
     if app.name == recipe.entrance:
-        ports.append(_published(app.port, options.port, options.host))
+        ports.append(_entrance_port(app.port, options))
     if app.expose_port and options.expose_db:
         # Databases are for this machine's own clients only, whatever host the entrance uses.
         ports.append(_published(app.port, app.expose_port, "127.0.0.1"))
@@ -172,23 +211,65 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
     if app.docker_access:
         # Only this app gets the socket: it runs as the host user, through the socket's own group.
         mounts.append({"type": "bind", "source": str(options.docker_socket), "target": "/var/run/docker.sock"})
-        service["user"] = f"{options.uid}:{options.gid}"
-        service["group_add"] = [str(options.docker_socket.stat().st_gid if options.docker_socket.exists() else 0)]
+        service |= _socket_user(options)
         service["environment"]["TM351_PROJECT"] = options.project
+    secrets = app_secrets(shelf, recipe, app)
+    if secrets and flavour.secrets is SecretDelivery.MADE_ON_START:
+        mounts.append({"type": "volume", "source": f"secrets-{app.name}", "target": APP_MOUNT, "read_only": True})
     if mounts:
         service["volumes"] = mounts
-    secrets = app_secrets(shelf, recipe, app)
-    if secrets:
+    if secrets and flavour.secrets is SecretDelivery.FILES:
         service["secrets"] = secrets
     if app.gateway:
         service["configs"] = [{"source": CONFIG_NAME, "target": ROUTES_TARGET}]
-    if app.needs:
+    if app.needs and flavour.limits is Limits.COMPOSE:
         service["depends_on"] = {name: {"condition": "service_healthy"} for name in app.needs}
+    if secrets and flavour.secrets is SecretDelivery.MADE_ON_START:
+        service.setdefault("depends_on", {})[SECRETS_SERVICE] = {"condition": "service_completed_successfully"}
+    if flavour.limits is Limits.SWARM:
+        service["deploy"] = {
+            "resources": {"limits": {"memory": f"{app.memory_mib}M"}},
+            "restart_policy": {"condition": "any", "delay": "5s"},
+        }
+        if app.needs:
+            service["depends_on"] = list(app.needs)
+    if secrets and flavour.secrets is SecretDelivery.SWARM:
+        owner = {"uid": ANY_UID, "gid": ANY_GID} if app.host_user else {"uid": "0", "gid": "0"}
+        service["secrets"] = [{"source": name, "target": name, **owner, "mode": 0o400} for name in secrets]
     return service
 
 
-def _published(target: int, published: int, host: str) -> dict[str, Any]:
-    return {"target": target, "published": str(published), "host_ip": host, "protocol": "tcp"}
+def _entrance_port(target: int, options: StackOptions) -> dict[str, Any]:
+    ports = options.flavour.ports
+    if ports is Ports.FROM_SETTINGS:
+        return _published(target, PORT, HOST_ADDRESS)
+    if ports is Ports.INGRESS:
+        return {"target": target, "published": PORT, "protocol": "tcp", "mode": "ingress"}
+    return _published(target, options.port, options.host)
+
+
+def _socket_user(options: StackOptions) -> dict[str, Any]:
+    users = options.flavour.users
+    if users is Users.ANY_MACHINE:
+        return {"user": "0:0"}
+    if users is Users.HOST_SETTINGS:
+        return {"user": Variable(f"{HOST_UID}:{HOST_GID}"), "group_add": [HOST_DOCKER_GID]}
+    socket = options.docker_socket
+    return {"user": f"{options.uid}:{options.gid}", "group_add": [str(socket.stat().st_gid if socket.exists() else 0)]}
+
+
+def _host_ids(options: StackOptions) -> dict[str, str]:
+    users = options.flavour.users
+    if users is Users.ANY_MACHINE:
+        return {"NB_UID": ANY_UID, "NB_GID": ANY_GID}
+    if users is Users.HOST_SETTINGS:
+        return {"NB_UID": HOST_UID, "NB_GID": HOST_GID}
+    return {"NB_UID": str(options.uid), "NB_GID": str(options.gid)}
+
+
+def _published(target: int, published: int | str, host: str) -> dict[str, Any]:
+    published = published if isinstance(published, str) else str(published)
+    return {"target": target, "published": published, "host_ip": host, "protocol": "tcp"}
 
 
 def _peers(shelf: Shelf, recipe: Recipe, app: App) -> list[App]:
@@ -207,11 +288,15 @@ def _environment(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) 
     for peer in _peers(shelf, recipe, app):
         environment |= {key: _fill(value, peer.fields()) for key, value in peer.client_environment.items()}
     if app.host_user:
-        environment |= {"NB_UID": str(options.uid), "NB_GID": str(options.gid)}
+        environment |= _host_ids(options)
     return environment
 
 
 def _mount(kind: VolumeKind, source: str, target: str, options: StackOptions) -> dict[str, Any]:
+    if kind is VolumeKind.STUDENT_DATA and options.flavour.folder_from_settings:
+        inside = PurePosixPath(source).as_posix()
+        folder = DATA_DIR if inside == "." else Variable(f"{DATA_DIR}/{_escaped(inside)}")
+        return {"type": "bind", "source": folder, "target": target}
     if kind is VolumeKind.STUDENT_DATA:
         return {"type": "bind", "source": str((options.data_dir / source).absolute()), "target": target}
     return {"type": "volume", "source": source, "target": target}
@@ -225,10 +310,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def _escaped(text: str) -> str:
+    return text.replace("$", "$$")
+
+
 def _escape_interpolation(value: Any) -> Any:
-    """Every value is literal: escape '$' so Compose does not read it as a variable."""
+    """Every value but a flavour's Variables is literal: escape '$' so Compose does not read it as a variable."""
+    if isinstance(value, Variable):
+        return str(value)
     if isinstance(value, str):
-        return value.replace("$", "$$")
+        return _escaped(value)
     if isinstance(value, dict):
         return {key: _escape_interpolation(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tm351vce.compose.flavour import HOST
 from tm351vce.compose.render import StackOptions, recipe_secrets, render_compose
 from tm351vce.images.registry import pinned_images
 from tm351vce.shelf.catalogue import Recipe, Shelf
@@ -62,7 +63,7 @@ def host_options(shelf: Shelf, settings: HostSettings) -> StackOptions:
         project=HOST_PROJECT,
         secrets_root=Path(HOST_SECRETS_DIR),
         images=settings.images,
-        host_variables=True,
+        flavour=HOST,
         patient_health=True,
     )
 

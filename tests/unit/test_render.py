@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tm351vce.compose.flavour import HOST, LOCAL, PORTABLE, SECRETS_SERVICE, SWARM, Limits, SecretDelivery
 from tm351vce.compose.render import StackOptions, entrance_url, render_compose
 from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.shelf.catalogue import SHELF_PATH, load_shelf
@@ -150,6 +152,36 @@ def test_dollar_signs_stay_literal():
     options = StackOptions(data_dir=Path("/home/$USER/x"), port=35180, host="127.0.0.1")
     document = render_compose(shelf, shelf.recipe("jupyter"), options)
     assert document["secrets"]["jupyter_token"]["file"] == "/home/$$USER/x/.tm351/jupyter_token"
+
+
+@pytest.mark.parametrize("flavour", [LOCAL, HOST, PORTABLE, SWARM], ids=lambda flavour: flavour.name)
+def test_each_flavour_is_one_pass_and_only_its_own_variables_stay_variables(flavour, two_app_shelf):
+    """A `$` from the catalogue is escaped in every flavour; the flavour's own settings are left to Compose."""
+    shelf = two_app_shelf
+    shelf.apps["jupyter"].environment["GREETING"] = "costs $5 in ${CURRENCY}"
+    options = StackOptions(data_dir=Path("/home/ada/TM351VCE"), port=40123, host="127.0.0.1", flavour=flavour)
+    text = to_yaml(render_compose(shelf, shelf.recipe("tm351"), options))
+    document = render_compose(shelf, shelf.recipe("with-helper"), options)
+    jupyter = document["services"]["jupyter"]
+    assert jupyter["environment"]["GREETING"] == "costs $$5 in $${CURRENCY}"
+    variables = set(re.findall(r"(?<!\$)\$\{(\w+)", text))
+    assert (
+        variables
+        == {
+            "local": set(),
+            "host": {"TM351_UID", "TM351_GID", "DOCKER_GID"},
+            "portable": {"TM351_DATA_DIR", "TM351_PORT", "TM351_HOST", "TM351_UID", "TM351_GID", "TM351_PASSWORD"},
+            "swarm": {"TM351_DATA_DIR", "TM351_PORT", "TM351_UID", "TM351_GID"},
+        }[flavour.name]
+    )
+    assert ("name" in document) == flavour.named
+    assert ("mem_limit" in jupyter) == (flavour.limits is Limits.COMPOSE)
+    assert ("deploy" in jupyter) == (flavour.limits is Limits.SWARM)
+    needy = document["services"]["needy"]
+    assert needy["depends_on"] == (
+        ["helper"] if flavour.limits is Limits.SWARM else {"helper": {"condition": "service_healthy"}}
+    )
+    assert (SECRETS_SERVICE in document["services"]) == (flavour.secrets is SecretDelivery.MADE_ON_START)
 
 
 def test_url_uses_the_entrance_path():
