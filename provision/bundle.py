@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
 from tm351vce.compose.flavour import HOST
 from tm351vce.compose.render import StackOptions, recipe_secrets, render_compose
 from tm351vce.images.registry import pinned_images
@@ -28,6 +30,8 @@ from tm351vce.shelf.errors import UsageProblem
 from tm351vce.shelf.serialise import to_yaml
 
 PROVISION_DIR = Path(__file__).parent
+_units = Environment(loader=FileSystemLoader(PROVISION_DIR), undefined=StrictUndefined, keep_trailing_newline=True,
+                     autoescape=False)  # noqa: S701 - systemd units, not HTML  # fmt: skip
 IMAGES_ARCHIVE = "images.tar"
 TLS_OVERRIDE = "compose.tls.yaml"
 # nginx runs unprivileged, so it listens for HTTPS above 1024; the host publishes it on 443.
@@ -99,8 +103,15 @@ def host_bundle(shelf: Shelf, recipe: Recipe, settings: HostSettings) -> list[Bu
         BundleFile(TLS_OVERRIDE, to_yaml(tls_override(shelf, recipe))),
         BundleFile("settings.env", settings_env),
         *[_script(name) for name in ("provision.sh", "secrets.sh", "tls.sh", "compose.sh")],
-        *[_script(name, 0o644) for name in ("tm351.service", "tm351-acme.service")],
+        *[_unit(name) for name in ("tm351.service", "tm351-acme.service")],
     ]
+
+
+def _unit(name: str) -> BundleFile:
+    """A systemd unit, with the host's paths and service user from the shelf's constants."""
+    template = _units.get_template(f"{name}.j2")
+    return BundleFile(name, template.render(install_dir=INSTALL_DIR, service_user=SERVICE_USER, state_dir=STATE_DIR),
+                      0o644)  # fmt: skip
 
 
 def _script(name: str, mode: int = 0o755) -> BundleFile:

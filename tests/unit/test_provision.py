@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from tm351vce.images.registry import check_registry, pinned_images
-from tm351vce.provision.bundle import HostSettings, host_bundle
+from tm351vce.provision.bundle import PROVISION_DIR, HostSettings, host_bundle
 from tm351vce.provision.cloud_init import USER_DATA_LIMIT, render_cloud_config, to_user_data
 from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.shelf.constants import HOST_DATA_DIR, INSTALL_DIR, SERVICE_UID, SERVICE_USER, STATE_DIR
 from tm351vce.shelf.errors import UsageProblem
 from tm351vce.vagrant.render import AwsOptions, Provider, VagrantOptions, render_vagrant, vm_memory_mib
 
@@ -161,3 +162,17 @@ def test_aws_needs_a_registry_and_an_ami(cli, tmp_path):
     no_registry = cli("vagrant", "jupyter", "--provider", "aws", "-o", str(tmp_path / "vm"), "--ami", "ami-1")
     assert no_registry.returncode == 2
     assert "--registry" in no_registry.stderr
+
+
+def test_no_provisioning_file_keeps_a_copy_of_a_shared_constant():
+    """Scripts read the host's paths and ids from settings.env and units are rendered from the constants, so a
+    changed constant reaches every file; comments may still name the paths for the reader."""
+    copies = [str(INSTALL_DIR), str(STATE_DIR), str(HOST_DATA_DIR), f"={SERVICE_USER}\n", str(SERVICE_UID)]
+    for path in sorted(PROVISION_DIR.glob("*.sh")) + sorted(PROVISION_DIR.glob("*.j2")):
+        code = [line for line in path.read_text().splitlines(keepends=True) if not line.lstrip().startswith("#")]
+        for constant in copies:
+            assert not any(constant in line for line in code), f"{path.name} copies {constant.strip()}"
+    unit = host_bundle(SHELF, SHELF.recipe("jupyter"), HostSettings())
+    rendered = {file.name: file.content for file in unit}["tm351.service"]
+    assert f"WorkingDirectory={INSTALL_DIR}\n" in rendered and f"User={SERVICE_USER}\n" in rendered
+    assert f"Environment=HOME={STATE_DIR}\n" in rendered and "{{" not in rendered
