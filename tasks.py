@@ -295,7 +295,7 @@ def up(
             "--provider", help="local: this machine's Docker; vagrant: a Vagrant machine; aws: your instance."
         ),
     ] = HostProvider.local,
-    vm: Annotated[Provider, typer.Option("--vm", help="vagrant: the Vagrant provider.")] = Provider.virtualbox,
+    vm: VagrantVm = Provider.virtualbox,
     box: ReleaseBoxOption = None,
     no_kvm: NoKvm = False,
     region: AwsRegion = None,
@@ -502,10 +502,10 @@ def publish(
 @reported
 def bake(
     recipe: OneRecipe = None,
+    base_ami: Annotated[str, typer.Option("--base-ami", help="A Debian 12 amd64 AMI id, or auto.")] = "auto",
     region: AwsRegion = None,
     registry: Registry = None,
     registry_ca: RegistryCa = None,
-    base_ami: Annotated[str, typer.Option("--base-ami", help="A Debian 12 amd64 AMI id, or auto.")] = "auto",
     instance_type: Annotated[
         str, typer.Option("--instance-type", help="The bake instance's type.")
     ] = DEFAULT_INSTANCE_TYPE,

@@ -15,39 +15,25 @@ class Variable(str):
     """A value Compose fills in from the environment or the .env file: the renderer leaves its `$` alone."""
 
 
-class Ports(Enum):
-    # The entrance on the options' own address and port.
-    ON_ADDRESS = "address"
-    # The entrance on ${TM351_HOST}:${TM351_PORT}, from the user's .env file.
-    FROM_SETTINGS = "settings"
-    # Swarm's routing mesh on ${TM351_PORT}: every node publishes it, so there is no host address.
-    INGRESS = "ingress"
+# How the entrance is published. ON_ADDRESS: on the options' own address and port. FROM_SETTINGS: on
+# ${TM351_HOST}:${TM351_PORT}, from the user's .env file. INGRESS: Swarm's routing mesh on ${TM351_PORT}, which
+# every node publishes, so there is no host address.
+Ports = Enum("Ports", ["ON_ADDRESS", "FROM_SETTINGS", "INGRESS"])
 
+# How secrets reach the apps. FILES: Compose reads each from a file in the install's secrets folder.
+# MADE_ON_START: a one-shot service makes the missing ones in the student folder, then hands each app its own in
+# a volume. SWARM: Swarm's own secrets, from files the operator makes once in ./secrets/, owned per app.
+SecretDelivery = Enum("SecretDelivery", ["FILES", "MADE_ON_START", "SWARM"])
 
-class SecretDelivery(Enum):
-    # Compose reads each secret from a file in the install's secrets folder.
-    FILES = "files"
-    # A one-shot service makes the missing secrets in the student folder, then hands each app its own in a volume.
-    MADE_ON_START = "made on start"
-    # Swarm's own secrets, from files the operator makes once in ./secrets/, owned per app.
-    SWARM = "swarm"
+# Whose ids the apps run with. THIS_MACHINE: the user rendering the project, and this machine's Docker socket
+# group. HOST_SETTINGS: the host's service user and Docker group, from the .env file provisioning writes.
+# ANY_MACHINE: the user's ids from .env (with defaults); the socket's group differs between machines, so the app
+# that holds it runs as the socket's owner, root, which is the same everywhere.
+Users = Enum("Users", ["THIS_MACHINE", "HOST_SETTINGS", "ANY_MACHINE"])
 
-
-class Users(Enum):
-    # The ids of the user rendering the project, and the Docker socket's group on this machine.
-    THIS_MACHINE = "this machine"
-    # The host's service user and Docker group, filled in from the .env file provisioning writes.
-    HOST_SETTINGS = "host settings"
-    # Any machine: the user's ids from .env (with defaults); the socket's group differs between machines, so
-    # the app that holds it runs as the socket's owner, root, which is the same everywhere.
-    ANY_MACHINE = "any machine"
-
-
-class Limits(Enum):
-    # mem_limit, restart, security_opt and health-gated depends_on.
-    COMPOSE = "compose"
-    # deploy.resources and deploy.restart_policy; Swarm has no security_opt, group_add or conditions on depends_on.
-    SWARM = "swarm"
+# How limits and restarts are set. COMPOSE: mem_limit, restart, security_opt and health-gated depends_on.
+# SWARM: deploy.resources and deploy.restart_policy (Swarm has no security_opt, group_add or depends_on conditions).
+Limits = Enum("Limits", ["COMPOSE", "SWARM"])
 
 
 @dataclass(frozen=True)
