@@ -5,6 +5,7 @@ from __future__ import annotations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from tm351vce.shelf.catalogue import PROJECT_ROOT, App, Recipe, Shelf
+from tm351vce.shelf.constants import GATEWAY_LOGIN_HEADER
 
 TEMPLATE_DIR = PROJECT_ROOT / "images" / "gateway"
 ROUTES_TARGET = "/etc/nginx/conf.d/tm351.conf"
@@ -26,5 +27,9 @@ def routed_apps(shelf: Shelf, recipe: Recipe) -> list[App]:
 def render_routes(shelf: Shelf, recipe: Recipe, gateway: App) -> str:
     apps = routed_apps(shelf, recipe)
     return _templates.get_template("routes.conf.j2").render(
-        recipe=recipe.name, port=gateway.port, home=apps[0].path if apps else "/healthz", routes=apps
+        recipe=recipe.name,
+        port=gateway.port,
+        home=apps[0].path if apps else "/healthz",
+        routes=apps,
+        login_header=GATEWAY_LOGIN_HEADER,
     )

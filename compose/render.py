@@ -35,7 +35,7 @@ from tm351vce.compose.gateway import CONFIG_NAME, ROUTES_TARGET, render_routes, 
 from tm351vce.compose.secrets_service import APP_MOUNT, AppSecrets, secrets_service
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Recipe, Shelf, VolumeKind
-from tm351vce.shelf.constants import DEFAULT_PROJECT, SECRETS_FOLDER
+from tm351vce.shelf.constants import DEFAULT_PROJECT, GATEWAY_LOGIN_HEADER, SECRETS_FOLDER
 
 # The least interval and timeout of a patient health check, in seconds.
 PATIENT_INTERVAL_S, PATIENT_TIMEOUT_S = 5, 15
@@ -289,6 +289,8 @@ def _environment(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) 
         environment |= {key: _fill(value, peer.fields()) for key, value in peer.client_environment.items()}
     if app.host_user:
         environment |= _host_ids(options)
+    if app.token_secret and app.path:
+        environment["TM351_LOGIN_HEADER"] = GATEWAY_LOGIN_HEADER
     return environment
 
 

@@ -13,6 +13,9 @@ SECRETS_FOLDER = ".tm351"
 LOGIN_SECRET = "password"  # noqa: S105 - the name of a file, not a password
 LOGIN_USER = "student"
 DEFAULT_PROJECT = "tm351"
+# The header in which the gateway vouches for the student's login to an app that has a token of its own: only
+# the gateway sets it, and the app then keeps its own cross-site checks (a token on each request would skip them).
+GATEWAY_LOGIN_HEADER = "X-TM351-Login"
 
 # This machine's cache: build and run logs, digests of pushed images, bootstrapped base images.
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tm351"

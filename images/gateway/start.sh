@@ -62,15 +62,16 @@ else
     printf 'listen %s;\n' "$GATEWAY_PORT" > "$out/listen.conf"
 fi
 
-# Each other secret is an app's own token, which the gateway presents on the student's behalf.
-# The app's pages also hand that token to their scripts (JupyterLab sends "Authorization: token ..."
-# or ?token=), so on that app's route the token is a login too: only a logged-in page has it.
+# Each other secret is an app's own token. The gateway vouches for the student's login with it, in a
+# header of its own that the app reads (images/gateway/routes.conf.j2); on that app's route the token is a
+# login too ("Authorization: token ..." or ?token=), as a script that was given it sends it.
 : > "$out/maps.conf"
 for secret in "$secrets"/*; do
     name=$(basename "$secret")
     [ "$name" = password ] && continue
     token=$(tr -d '[:space:]' < "$secret")
-    printf 'proxy_set_header Authorization "token %s";\n' "$token" > "$out/auth-$name.conf"
+    # An nginx variable, read where the route sets the login header.
+    printf 'set $%s "%s";\n' "tm351_token_$name" "$token" > "$out/token-$name.conf"
     cat >> "$out/maps.conf" <<MAPS
 map \$http_authorization \$tm351_header_realm_$name {
     default "TM351";

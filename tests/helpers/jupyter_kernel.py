@@ -17,9 +17,25 @@ class Execution:
     errors: list[str] = field(default_factory=list)
 
 
+def browser_session(base_url: str, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None
+                    ) -> requests.Session:  # fmt: skip
+    """Requests as JupyterLab makes them: its page sets Jupyter's _xsrf cookie, which each later request sends back
+    in X-XSRFToken (Jupyter refuses a change without it unless the request carries a token of its own)."""
+    session = requests.Session()
+    session.headers.update(headers or {})
+    session.auth = auth
+    page = session.get(f"{base_url}lab", timeout=60)
+    page.raise_for_status()
+    xsrf = session.cookies.get("_xsrf")
+    if xsrf:
+        session.headers["X-XSRFToken"] = xsrf
+    return session
+
+
 def execute(base_url: str, headers: dict[str, str], code: str, timeout: float = 120) -> Execution:
     """base_url like http://127.0.0.1:35180/jupyter/; headers carry the login (the gateway's or Jupyter's)."""
-    created = requests.post(f"{base_url}api/kernels", headers=headers, json={"name": "python3"}, timeout=30)
+    session = browser_session(base_url, headers)
+    created = session.post(f"{base_url}api/kernels", json={"name": "python3"}, timeout=30)
     created.raise_for_status()
     kernel_id = created.json()["id"]
     channels = base_url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
@@ -29,7 +45,7 @@ def execute(base_url: str, headers: dict[str, str], code: str, timeout: float = 
         return _run(connection, code)
     finally:
         connection.close()
-        requests.delete(f"{base_url}api/kernels/{kernel_id}", headers=headers, timeout=30)
+        session.delete(f"{base_url}api/kernels/{kernel_id}", timeout=30)
 
 
 def _run(connection: websocket.WebSocket, code: str) -> Execution:

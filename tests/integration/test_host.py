@@ -26,6 +26,7 @@ import urllib3
 import yaml
 
 from tests.helpers.cli import run_cli
+from tests.helpers.jupyter_kernel import browser_session
 from tests.helpers.net import free_port, wait_until
 from tm351vce.ami.student import gateway_health
 from tm351vce.images.build import host_image_ref
@@ -247,11 +248,9 @@ def test_the_result_is_reported_on_the_console_and_journal(host):
 def test_provisioning_again_keeps_student_files_and_secrets(host):
     password = host.password()
     notebook = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
-    saved = requests.put(
-        f"http://127.0.0.1:{host.port}/jupyter/api/contents/notebooks/kept.ipynb",
-        auth=("student", password),
-        data=json.dumps(notebook),
-        timeout=10,
+    jupyter = f"http://127.0.0.1:{host.port}/jupyter/"
+    saved = browser_session(jupyter, auth=("student", password)).put(
+        f"{jupyter}api/contents/notebooks/kept.ipynb", data=json.dumps(notebook), timeout=10
     )
     assert saved.status_code in (200, 201), saved.text
     first_marker = host.sh("cat /var/lib/tm351/provisioned").stdout

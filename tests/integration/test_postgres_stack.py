@@ -230,7 +230,9 @@ def test_a_notebook_exports_to_word_with_its_tables(running, tmp_path):
     assert executed.status == "ok", executed.errors
     listed = running.get("/jupyter/api/nbconvert", running.login()).json()
     assert "docx" in listed
-    response = running.get("/jupyter/nbconvert/docx/notebooks/export.ipynb?download=true", running.login())
+    # JupyterLab opens the export from its own page: Jupyter checks that the request comes from there.
+    from_lab = {**running.login(), "Referer": running.url("/jupyter/lab")}
+    response = running.get("/jupyter/nbconvert/docx/notebooks/export.ipynb?download=true", from_lab)
     assert response.status_code == 200, response.text[:300]
     assert response.headers["Content-Type"].startswith("application/vnd.openxmlformats")
     document = docx.Document(io.BytesIO(response.content))

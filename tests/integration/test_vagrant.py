@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tests.helpers.cli import run_cli
+from tests.helpers.jupyter_kernel import browser_session
 from tests.helpers.net import free_port, wait_until
 from tm351vce.shelf.catalogue import load_shelf
 from tm351vce.vagrant.render import machine_name
@@ -106,8 +107,8 @@ def test_up_with_vagrant_docker_serves_the_stack_and_keeps_data_across_destroy(m
     assert len(login[1]) >= 16
     assert requests.get(url + "api/status", timeout=10).status_code == 401
     assert requests.get(url + "api/status", auth=login, timeout=10).status_code == 200
-    saved = requests.put(url + "api/contents/notebooks/kept.txt", auth=login, timeout=10,
-                         json={"type": "file", "format": "text", "content": "mine"})  # fmt: skip
+    mine = {"type": "file", "format": "text", "content": "mine"}
+    saved = browser_session(url, auth=login).put(url + "api/contents/notebooks/kept.txt", json=mine, timeout=10)
     assert saved.status_code in (200, 201), saved.text
 
     destroyed = vagrant("destroy", "-f", cwd=machine["folder"])

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.helpers.cli import run_cli
+from tests.helpers.jupyter_kernel import browser_session
 from tests.helpers.net import free_port
 from tm351vce.shelf.catalogue import load_shelf
 
@@ -201,10 +202,10 @@ def test_vagrant_up_of_the_release_serves_the_stack_on_the_students_folder(relea
     assert listed.status_code == 200, listed.text
     assert "from-the-host.txt" in [item["name"] for item in listed.json()["content"]]
     notebook = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
-    saved = requests.put(
-        f"http://127.0.0.1:{student.port}/jupyter/api/contents/notebooks/from-the-vm.ipynb",
-        auth=("student", password), data=json.dumps(notebook), timeout=30,
-    )  # fmt: skip
+    jupyter = f"http://127.0.0.1:{student.port}/jupyter/"
+    saved = browser_session(jupyter, auth=("student", password)).put(
+        f"{jupyter}api/contents/notebooks/from-the-vm.ipynb", data=json.dumps(notebook), timeout=30
+    )
     assert saved.status_code in (200, 201), saved.text
     assert (student.folder / "notebooks" / "from-the-vm.ipynb").is_file()
     print(f"vagrant up of the release under emulation, to the stack answering: {up_seconds:.0f} s")

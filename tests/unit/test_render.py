@@ -95,7 +95,8 @@ def test_gateway_routes_to_each_ui_and_presents_jupyters_token():
     routes = document["configs"]["gateway_routes"]["content"]
     assert "location /jupyter/ {" in routes
     assert "http://jupyter:8888" in routes
-    assert "include /run/gateway/auth-jupyter_token.conf;" in routes
+    assert "include /run/gateway/token-jupyter_token.conf;" in routes
+    assert "proxy_set_header X-TM351-Login $$tm351_token_jupyter_token;" in routes
     assert "auth_basic_user_file /run/gateway/htpasswd;" in routes
     assert "return 302 /jupyter/;" in routes
     assert "$$upstream" in routes  # nginx variables survive Compose interpolation
@@ -224,7 +225,10 @@ def test_the_gateway_passes_the_login_on_only_to_apps_that_check_it():
     dashboard = routes.split("location /dashboard/ {")[1].split("}")[0]
     jupyter = routes.split("location /jupyter/ {")[1].split("}")[0]
     assert 'Authorization ""' not in dashboard
-    assert "auth-jupyter_token.conf" in jupyter
+    # Jupyter gets the student's login vouched for, never the password nor a token on every request.
+    assert "proxy_set_header Authorization $$tm351_token_authorization;" in jupyter
+    assert "token-jupyter_token.conf" in jupyter
+    assert 'Authorization "token' not in routes
 
 
 def render_recipe(name: str) -> dict:
