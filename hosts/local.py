@@ -170,9 +170,13 @@ def password(shelf: Shelf, data_dir: Path | None) -> str:
 
 
 def reset_password(shelf: Shelf, data_dir: Path | None) -> list[str]:
-    """Rotate the login password; restart the running services that check it. Returns their names."""
+    """Rotate every credential that passes the gateway: the login password and each app token that counts as a
+    login on its route. Restarts the running services that hold one; returns their names."""
     folder = student_folder(shelf, data_dir)
-    folder.replace_secret(LOGIN_SECRET)
+    rotated = [LOGIN_SECRET, *login_tokens(shelf)]
+    for name in rotated:
+        if name == LOGIN_SECRET or folder.secret_path(name).is_file():
+            folder.replace_secret(name)
     client = docker_client()
     running = [
         container for container in project_containers(client, current_project()) if container.status == "running"
@@ -180,15 +184,20 @@ def reset_password(shelf: Shelf, data_dir: Path | None) -> list[str]:
     if not running:
         return []
     recipe = shelf.recipe(running[0].labels.get(RECIPE_LABEL))
-    users = [
+    holders = [
         container
         for container in running
-        if LOGIN_SECRET in app_secrets(shelf, recipe, shelf.app(container.labels.get(APP_LABEL, "")))
+        if set(rotated) & set(app_secrets(shelf, recipe, shelf.app(container.labels.get(APP_LABEL, ""))))
     ]
-    for container in users:
+    for container in holders:
         container.restart()
-    _wait_until_healthy(users, timeout_s=60)
-    return [container.labels.get(SERVICE_LABEL, container.name) for container in users]
+    _wait_until_healthy(holders, timeout_s=120)
+    return [container.labels.get(SERVICE_LABEL, container.name) for container in holders]
+
+
+def login_tokens(shelf: Shelf) -> list[str]:
+    """The app tokens the gateway takes as a login on the app's own route."""
+    return list(dict.fromkeys(app.token_secret for app in shelf.apps.values() if app.token_secret and app.path))
 
 
 def _wait_until_healthy(containers: list[Container], timeout_s: float) -> None:
@@ -304,7 +313,7 @@ class LocalHost(Host):
         note = None
         if reset:
             restarted = reset_password(self.shelf, self.data_dir)
-            note = "New password set" + (f"; restarted {', '.join(restarted)}." if restarted else ".")
+            note = "New password and app tokens set" + (f"; restarted {', '.join(restarted)}." if restarted else ".")
         return password(self.shelf, self.data_dir), note
 
     def stack_access(self) -> StackAccess:

@@ -166,13 +166,19 @@ def test_port_in_use_is_one_line_naming_the_port(running, tmp_path):
 
 def test_password_reset_replaces_the_old_one(running):
     old = running.password()
+    old_token = {"Authorization": f"token {running.secret('jupyter_token')}"}
+    assert running.get("/jupyter/api/contents", old_token).status_code == 200  # the token alone passes the gateway
     result = running.cli("password", "--reset", "--data-dir", str(running.data_dir))
     assert result.returncode == 0, result.stderr
     new = result.stdout.strip()
     assert new == running.password() != old
-    assert "gateway" in result.stderr
+    assert "gateway" in result.stderr and "jupyter" in result.stderr
     assert running.get("/jupyter/api/contents", running.login(old)).status_code == 401
+    assert running.get("/jupyter/api/contents", old_token).status_code == 401, "the old Jupyter token still passes"
     assert running.get("/jupyter/api/contents", running.login(new)).status_code == 200
+    new_token = {"Authorization": f"token {running.secret('jupyter_token')}"}
+    assert new_token != old_token
+    assert running.get("/jupyter/api/contents", new_token).status_code == 200
 
 
 def test_down_then_up_keeps_files_and_state(running, engine):
