@@ -34,7 +34,7 @@ from tm351vce.compose.flavour import (
 from tm351vce.compose.gateway import CONFIG_NAME, ROUTES_TARGET, render_routes, routed_apps
 from tm351vce.compose.secrets_service import APP_MOUNT, AppSecrets, secrets_service
 from tm351vce.shelf import labels
-from tm351vce.shelf.catalogue import App, Recipe, Shelf, VolumeKind
+from tm351vce.shelf.catalogue import App, Recipe, Shelf, Volume, VolumeKind
 from tm351vce.shelf.constants import DEFAULT_PROJECT, GATEWAY_LOGIN_HEADER, SECRETS_FOLDER
 
 # The least interval and timeout of a patient health check, in seconds.
@@ -208,6 +208,7 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
     if ports:
         service["ports"] = ports
     mounts = [_mount(volume.kind, volume.source, volume.target, options) for volume in app.volumes]
+    mounts += [_secrets_mask(volume.target) for volume in app.volumes if _holds_secrets_folder(volume)]
     if app.docker_access:
         # Only this app gets the socket: it runs as the host user, through the socket's own group.
         mounts.append({"type": "bind", "source": str(options.docker_socket), "target": "/var/run/docker.sock"})
@@ -302,6 +303,16 @@ def _mount(kind: VolumeKind, source: str, target: str, options: StackOptions) ->
     if kind is VolumeKind.STUDENT_DATA:
         return {"type": "bind", "source": str((options.data_dir / source).absolute()), "target": target}
     return {"type": "volume", "source": source, "target": target}
+
+
+def _holds_secrets_folder(volume: Volume) -> bool:
+    return volume.kind is VolumeKind.STUDENT_DATA and PurePosixPath(volume.source).as_posix() == "."
+
+
+def _secrets_mask(target: str) -> dict[str, Any]:
+    """An empty, read-only folder over the student folder's .tm351/, where the install keeps its secrets: the
+    code a student runs in this container (or a file they open) can neither read nor plant anything there."""
+    return {"type": "tmpfs", "target": f"{target}/{SECRETS_FOLDER}", "read_only": True, "tmpfs": {"size": 4096}}
 
 
 def _project_labels(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[str, str]:

@@ -11,6 +11,8 @@ from tm351vce.shelf.constants import SECRETS_FOLDER
 from tm351vce.shelf.errors import UsageProblem
 
 SECRET_BYTES = 24  # 32 URL-safe characters
+# Where compose/shelf.yaml has JupyterLab keep its settings and workspaces.
+LAB_SETTINGS_FOLDER = ".jupyterlab"
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,19 @@ class StudentFolder:
             for folder in (self.root, *(self.root / name for name in folders)):
                 folder.mkdir(parents=True, exist_ok=True)
             self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
+            self._move_lab_settings()
             for name in secret_names:
                 self._generate_secret(name)
         except PermissionError as error:
             raise UsageProblem(
                 f"Cannot write to {error.filename}: choose a folder you own with --data-dir, or fix its permissions."
             ) from None
+
+    def _move_lab_settings(self) -> None:
+        """JupyterLab's settings lived in .tm351/, which Jupyter's container no longer sees: they move beside it."""
+        old, new = self.secrets_dir / "jupyterlab", self.root / LAB_SETTINGS_FOLDER
+        if old.is_dir() and not old.is_symlink() and not new.exists() and not new.is_symlink():
+            old.rename(new)
 
     def secret_path(self, name: str) -> Path:
         return self.secrets_dir / name

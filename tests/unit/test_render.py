@@ -134,6 +134,18 @@ def test_token_is_a_secret_file_in_the_student_folder():
     assert document["secrets"]["jupyter_token"]["file"] == "/home/ada/TM351VCE/.tm351/jupyter_token"
 
 
+def test_the_install_secrets_folder_is_hidden_from_the_container_that_mounts_the_whole_student_folder():
+    services = render_recipe("tm351")["services"]
+    masks = {
+        name: [mount for mount in service.get("volumes", []) if mount["type"] == "tmpfs"]
+        for name, service in services.items()
+    }
+    assert masks["jupyter"] == [
+        {"type": "tmpfs", "target": "/srv/TM351VCE/.tm351", "read_only": True, "tmpfs": {"size": 4096}}
+    ]
+    assert not any(masks[name] for name in masks if name != "jupyter")  # the others see no more than a subfolder
+
+
 def test_services_drop_capabilities():
     service = render_default()["services"]["jupyter"]
     assert service["cap_drop"] == ["ALL"]
@@ -210,7 +222,7 @@ def test_only_the_dashboard_gets_the_docker_socket_as_the_host_user(tmp_path):
     )
     services = render_compose(shelf, shelf.recipe("jupyter-postgres"), options)["services"]
     for name, service in services.items():
-        mounts = [mount["source"] for mount in service.get("volumes", [])]
+        mounts = [mount.get("source") for mount in service.get("volumes", [])]
         assert (str(socket_file) in mounts) == (name == "dashboard"), name
     dashboard = services["dashboard"]
     assert dashboard["user"] == "1234:999"

@@ -45,3 +45,12 @@ def test_a_file_in_place_of_the_folder_is_refused(tmp_path):
     target.write_text("")
     with pytest.raises(UsageProblem, match="--data-dir"):
         StudentFolder(target).prepare([], [])
+
+
+def test_jupyterlabs_settings_move_out_of_the_secrets_folder_once(tmp_path):
+    old = tmp_path / ".tm351" / "jupyterlab" / "user-settings"
+    old.mkdir(parents=True)
+    (old / "theme.json").write_text("dark")
+    StudentFolder(tmp_path).prepare([], [])
+    assert (tmp_path / ".jupyterlab" / "user-settings" / "theme.json").read_text() == "dark"
+    assert not (tmp_path / ".tm351" / "jupyterlab").exists()

@@ -1,0 +1,60 @@
+"""What the code a student runs in a notebook can reach: its own database login, never the install's secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers.jupyter_kernel import browser_session
+from tm351vce.compose.render import recipe_secrets
+from tm351vce.shelf.catalogue import load_shelf
+
+RECIPE = "jupyter-postgres"
+PROBE = """
+import json, os
+folder = '/srv/TM351VCE/.tm351'
+found = {'listed': sorted(os.listdir(folder)), 'read': {}, 'planted': None}
+for name in NAMES:
+    try:
+        found['read'][name] = len(open(os.path.join(folder, name)).read())
+    except OSError as error:
+        found['read'][name] = type(error).__name__
+try:
+    os.symlink('/etc/passwd', os.path.join(folder, 'compose.yaml'))
+    found['planted'] = True
+except OSError as error:
+    found['planted'] = type(error).__name__
+found['database_login'] = bool(os.environ.get('PGPASSWORD'))
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def running(built, stack):
+    return stack.started(RECIPE)
+
+
+def test_a_notebook_can_neither_read_nor_plant_anything_among_the_installs_secrets(running):
+    shelf = load_shelf()
+    names = recipe_secrets(shelf, shelf.recipe(RECIPE))
+    assert {"password", "jupyter_token", "postgres_admin_password"} <= set(names)
+    assert all((running.data_dir / ".tm351" / name).is_file() for name in names)  # they are there, on the host
+    result = running.run(f"NAMES = {names!r}\n{PROBE}")
+    assert result.status == "ok", result.errors
+    found = json.loads(result.stdout)
+    assert found["listed"] == [], found
+    assert all(outcome == "FileNotFoundError" for outcome in found["read"].values()), found
+    assert found["planted"] == "OSError", found  # a read-only file system
+    assert not (running.data_dir / ".tm351" / "compose.yaml").is_symlink()
+    assert found["database_login"], "the notebook lost its own database login"
+
+
+def test_jupyterlab_keeps_its_settings_in_the_student_folder(running):
+    jupyter = running.url("/jupyter/")
+    session = browser_session(jupyter, running.login())
+    theme = {"raw": json.dumps({"theme": "JupyterLab Dark"})}
+    saved = session.put(f"{jupyter}lab/api/settings/@jupyterlab/apputils-extension:themes", json=theme, timeout=30)
+    assert saved.status_code == 204, saved.text
+    kept = running.data_dir / ".jupyterlab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    assert "JupyterLab Dark" in (kept / "themes.jupyterlab-settings").read_text()
