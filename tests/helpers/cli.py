@@ -1,11 +1,13 @@
-"""The repository root and running the CLI as a user would."""
+"""The repository root, and running the CLI: as a user would (a new process), or the same app in this process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +27,27 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def invoke_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The same command as run_cli, run by the same app in this process (no new Python, its imports already made).
+
+    An error the app does not report itself ends as a real run does: exit code 1 and the traceback on stderr.
+    What only a real process shows (the interpreter's startup, what it imports, --debug's uncaught traceback) is
+    left to run_cli.
+    """
+    from typer.testing import CliRunner
+
+    from tm351vce import tasks
+
+    with contextlib.chdir(REPO):
+        result = CliRunner().invoke(
+            tasks.app, list(args), input=stdin, env={"COLUMNS": "200", **(env or {})}, prog_name="tasks.py"
+        )
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["tasks.py", *args], result.exit_code, result.stdout, stderr)
 
 
 def copy_checkout(target: Path) -> Path:

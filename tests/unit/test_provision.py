@@ -121,17 +121,17 @@ def test_a_registry_with_a_scheme_or_capitals_is_refused(registry):
         check_registry(registry)
 
 
-def test_render_cloud_init_from_the_cli_and_its_errors(cli, tmp_path):
-    rendered = cli("render", "jupyter", "--target", "cloud-init", "--power-off")
+def test_render_cloud_init_from_the_cli_and_its_errors(cli_in_process, tmp_path):
+    rendered = cli_in_process("render", "jupyter", "--target", "cloud-init", "--power-off")
     assert rendered.returncode == 0, rendered.stderr
     assert yaml.safe_load(rendered.stdout)["power_state"]["mode"] == "poweroff"
 
-    unpushed = cli("render", "jupyter", "--target", "cloud-init", "--registry", REGISTRY,
+    unpushed = cli_in_process("render", "jupyter", "--target", "cloud-init", "--registry", REGISTRY,
                    env={"XDG_CACHE_HOME": str(tmp_path)})  # fmt: skip
     assert unpushed.returncode == 2
     assert "push it first" in unpushed.stderr and "Traceback" not in unpushed.stderr
 
-    ca_alone = cli("render", "jupyter", "--target", "cloud-init", "--registry-ca", str(tmp_path))
+    ca_alone = cli_in_process("render", "jupyter", "--target", "cloud-init", "--registry-ca", str(tmp_path))
     assert ca_alone.returncode == 2
     assert "--registry" in ca_alone.stderr
 
@@ -157,7 +157,9 @@ def test_vagrantfile_strings_are_literal_ruby(tmp_path):
     assert (tmp_path / "vm" / "user-data").read_text().startswith("#cloud-config")
 
 
-def test_aws_needs_a_registry_and_an_ami(cli, tmp_path):
-    no_registry = cli("vagrant", "jupyter", "--provider", "aws", "-o", str(tmp_path / "vm"), "--ami", "ami-1")
+def test_aws_needs_a_registry_and_an_ami(cli_in_process, tmp_path):
+    no_registry = cli_in_process(
+        "vagrant", "jupyter", "--provider", "aws", "-o", str(tmp_path / "vm"), "--ami", "ami-1"
+    )
     assert no_registry.returncode == 2
     assert "--registry" in no_registry.stderr

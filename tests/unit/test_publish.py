@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import invoke_cli
 from tests.helpers.swarm import check_stack, has_stack_config, without_stack_config
 from tm351vce.shelf.catalogue import load_shelf
 
@@ -28,7 +28,7 @@ def published(tmp_path_factory):
     }
     (cache / "tm351" / "images.lock.json").write_text(json.dumps(lock))
     folder = tmp_path_factory.mktemp("shelf")
-    result = run_cli("publish", "-o", str(folder), "--registry", REGISTRY, env={"XDG_CACHE_HOME": str(cache)})
+    result = invoke_cli("publish", "-o", str(folder), "--registry", REGISTRY, env={"XDG_CACHE_HOME": str(cache)})
     assert result.returncode == 0, result.stdout + result.stderr
     return folder
 

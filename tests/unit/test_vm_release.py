@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import invoke_cli
 from tm351vce.shelf.errors import UsageProblem
 from tm351vce.vagrant.release import disk, spec
 from tm351vce.vagrant.release.boxes import BoxSettings, box_vagrantfile, metadata
@@ -185,6 +185,6 @@ def test_insecure_key_is_found_in_vagrants_gem_or_asked_for(tmp_path):
 
 
 def test_cli_refuses_an_unknown_recipe_with_exit_2():
-    result = run_cli("vm-release", "no-such-recipe", "-o", "unused")
+    result = invoke_cli("vm-release", "no-such-recipe", "-o", "unused")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Unknown recipe 'no-such-recipe'" in result.stderr
