@@ -7,7 +7,6 @@ import hashlib
 import http.server
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -16,6 +15,7 @@ import bcrypt
 import pytest
 import yaml
 
+from tests.helpers.net import serving
 from tm351vce.provision.bundle import HostSettings, host_bundle
 from tm351vce.provision.instance import InstanceConfig, hash_password, instance_user_data
 from tm351vce.provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
@@ -135,14 +135,9 @@ def https_server(tmp_path) -> Iterator[tuple[str, str]]:
     server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     _Recorder.seen = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     der = ssl.PEM_cert_to_DER_cert(Path(tmp_path / "cert.pem").read_text())
-    try:
+    with serving(server):
         yield f"https://127.0.0.1:{server.server_address[1]}/", hashlib.sha256(der).hexdigest()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.needs("openssl")

@@ -4,13 +4,13 @@ Vagrantfile that starts it instead of provisioning a base box."""
 from __future__ import annotations
 
 import json
-import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.net import serving
 from tm351vce.shelf.errors import UsageProblem
 from tm351vce.vagrant.release_box import ReleaseBox, release_box
 
@@ -26,11 +26,9 @@ def write_catalogue(folder: Path, name: str = "tm351/jupyter-postgres", provider
 @pytest.fixture
 def served(tmp_path):
     """tmp_path on a local web server, as a course team hosts a release."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
 
 
 def test_a_box_name_is_used_as_added():
