@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,6 +31,16 @@ def run_cli(
     )
 
 
+@functools.cache
+def _app_command() -> Any:
+    """tasks.py's app as the command its every run builds (once here: it holds no state between runs)."""
+    from typer.main import get_command
+
+    from tm351vce import tasks
+
+    return get_command(tasks.app)
+
+
 def invoke_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
     """The same command as run_cli, run by the same app in this process (no new Python, its imports already made).
 
@@ -38,16 +50,24 @@ def invoke_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None 
     """
     from typer.testing import CliRunner
 
-    from tm351vce import tasks
-
-    with contextlib.chdir(REPO):
-        result = CliRunner().invoke(
-            tasks.app, list(args), input=stdin, env={"COLUMNS": "200", **(env or {})}, prog_name="tasks.py"
-        )
-    stderr = result.stderr
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        stderr += "".join(traceback.format_exception(result.exception))
-    return subprocess.CompletedProcess(["tasks.py", *args], result.exit_code, result.stdout, stderr)
+    with contextlib.chdir(REPO), CliRunner().isolation(input=stdin, env={"COLUMNS": "200", **(env or {})}) as out:
+        code = 0
+        try:
+            _app_command().main(args=list(args), prog_name="tasks.py")
+        except SystemExit as ended:
+            if ended.code is None or isinstance(ended.code, int):
+                code = ended.code or 0
+            else:
+                print(ended.code, file=sys.stderr)
+                code = 1
+        except Exception:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = (stream.getvalue().decode("utf-8", "replace") for stream in out[:2])
+    return subprocess.CompletedProcess(["tasks.py", *args], code, stdout, stderr)
 
 
 def copy_checkout(target: Path) -> Path:
