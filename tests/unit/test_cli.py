@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 
-import yaml
-
+from tests.helpers.documents import parse_yaml
 from tm351vce.shelf.catalogue import load_shelf
 
 
@@ -34,11 +33,11 @@ def test_list_table_shows_budgets(cli_in_process):
 def test_render_writes_compose_yaml(cli_in_process, tmp_path):
     result = cli_in_process("render", "jupyter", "--data-dir", str(tmp_path), "--port", "35999")
     assert result.returncode == 0, result.stderr
-    document = yaml.safe_load(result.stdout)
+    document = parse_yaml(result.stdout)
     assert document["services"]["gateway"]["ports"][0]["published"] == "35999"
     output = tmp_path / "out.yaml"
     assert cli_in_process("render", "jupyter", "-o", str(output)).returncode == 0
-    assert yaml.safe_load(output.read_text())["name"] == "tm351"
+    assert parse_yaml(output.read_text())["name"] == "tm351"
 
 
 def test_unknown_recipe_is_one_line_listing_the_known(cli):
