@@ -1,7 +1,7 @@
 """The CLI as a user meets it: output shapes, and one-line errors with exit code 2 for bad input.
 
-`cli` starts a new process, as a user does: kept for the JSON a program reads, an error's exit code and single line,
-and --debug's traceback. The other tests run the same app in this process.
+`cli` starts a new process, as a user does: kept for an error's exit code and single line, and --debug's traceback.
+The other tests run the same app in this process.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from tests.helpers.documents import parse_yaml
 from tm351vce.shelf.catalogue import load_shelf
 
 
-def test_list_json_shape(cli):
-    result = cli("list", "--json")
+def test_list_json_shape(cli_in_process):
+    result = cli_in_process("list", "--json")
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert {"apps", "recipes"} <= set(listing)
