@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import os
 import stat
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +13,7 @@ import pytest
 
 from tests.helpers.aws import REGION, Aws, baked_ami, ingress, student_groups, students_instances
 from tests.helpers.cli import run_cli
+from tests.helpers.net import serving
 from tm351vce.ami.aws import OWNER_TAG, RECIPE_TAG, ROLE_TAG, STUDENT_TAG, VERSION_TAG, tags_of
 from tm351vce.ami.sizing import check_instance_type
 from tm351vce.shelf.catalogue import load_shelf
@@ -117,11 +117,8 @@ def address_echo() -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Echo)) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 def test_auto_allows_only_the_callers_public_address_and_says_which(aws, address_echo):

@@ -1,12 +1,16 @@
-"""The repository root and running the CLI as a user would."""
+"""The repository root, and running the CLI: as a user would (a new process), or the same app in this process."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,6 +29,45 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+@functools.cache
+def _app_command() -> Any:
+    """tasks.py's app as the command its every run builds (once here: it holds no state between runs)."""
+    from typer.main import get_command
+
+    from tm351vce import tasks
+
+    return get_command(tasks.app)
+
+
+def invoke_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The same command as run_cli, run by the same app in this process (no new Python, its imports already made).
+
+    An error the app does not report itself ends as a real run does: exit code 1 and the traceback on stderr.
+    What only a real process shows (the interpreter's startup, what it imports, --debug's uncaught traceback) is
+    left to run_cli.
+    """
+    from typer.testing import CliRunner
+
+    with contextlib.chdir(REPO), CliRunner().isolation(input=stdin, env={"COLUMNS": "200", **(env or {})}) as out:
+        code = 0
+        try:
+            _app_command().main(args=list(args), prog_name="tasks.py")
+        except SystemExit as ended:
+            if ended.code is None or isinstance(ended.code, int):
+                code = ended.code or 0
+            else:
+                print(ended.code, file=sys.stderr)
+                code = 1
+        except Exception:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = (stream.getvalue().decode("utf-8", "replace") for stream in out[:2])
+    return subprocess.CompletedProcess(["tasks.py", *args], code, stdout, stderr)
 
 
 def copy_checkout(target: Path) -> Path:

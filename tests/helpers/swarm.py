@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
+
+from tests.helpers.documents import parse_yaml
 
 _STRING = {"type": "string"}
 _BOOLEAN = {"type": "boolean"}
@@ -257,7 +258,7 @@ def check_stack(folder: Path, file: str = "stack.yaml", env: dict[str, str] | No
     )  # fmt: skip
     if composed.returncode != 0:
         return StackCheck(False, "docker compose config", composed.stderr.strip())
-    document = interpolate(yaml.safe_load((folder / file).read_text()), environment)
+    document = interpolate(parse_yaml((folder / file).read_text()), environment)
     problems = swarm_problems(document)
     return StackCheck(not problems, "docker compose config and Swarm's schema", "\n".join(problems))
 

@@ -6,16 +6,16 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.helpers.documents import dump_yaml, parse_yaml
 from tm351vce.shelf.catalogue import SHELF_PATH, ShelfError, VolumeKind, load_shelf, shelf_summary
 
-VALID = yaml.safe_load(SHELF_PATH.read_text())
+VALID = parse_yaml(SHELF_PATH.read_text())
 
 
 def write_shelf(tmp_path: Path, data: dict | str) -> Path:
     path = tmp_path / "shelf.yaml"
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    path.write_text(data if isinstance(data, str) else dump_yaml(data))
     return path
 
 

@@ -1,16 +1,19 @@
-"""The CLI as a user meets it: output shapes, and one-line errors with exit code 2 for bad input."""
+"""The CLI as a user meets it: output shapes, and one-line errors with exit code 2 for bad input.
+
+`cli` starts a new process, as a user does: kept for an error's exit code and single line, and --debug's traceback.
+The other tests run the same app in this process.
+"""
 
 from __future__ import annotations
 
 import json
 
-import yaml
-
+from tests.helpers.documents import parse_yaml
 from tm351vce.shelf.catalogue import load_shelf
 
 
-def test_list_json_shape(cli):
-    result = cli("list", "--json")
+def test_list_json_shape(cli_in_process):
+    result = cli_in_process("list", "--json")
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert {"apps", "recipes"} <= set(listing)
@@ -18,8 +21,8 @@ def test_list_json_shape(cli):
     assert sum(recipe["default"] for recipe in listing["recipes"]) == 1
 
 
-def test_list_table_shows_budgets(cli):
-    result = cli("list")
+def test_list_table_shows_budgets(cli_in_process):
+    result = cli_in_process("list")
     assert result.returncode == 0
     shelf = load_shelf()
     assert f"{shelf.default_recipe.name} (default)" in result.stdout
@@ -27,14 +30,14 @@ def test_list_table_shows_budgets(cli):
         assert str(shelf.memory_mib(recipe)) in result.stdout
 
 
-def test_render_writes_compose_yaml(cli, tmp_path):
-    result = cli("render", "jupyter", "--data-dir", str(tmp_path), "--port", "35999")
+def test_render_writes_compose_yaml(cli_in_process, tmp_path):
+    result = cli_in_process("render", "jupyter", "--data-dir", str(tmp_path), "--port", "35999")
     assert result.returncode == 0, result.stderr
-    document = yaml.safe_load(result.stdout)
+    document = parse_yaml(result.stdout)
     assert document["services"]["gateway"]["ports"][0]["published"] == "35999"
     output = tmp_path / "out.yaml"
-    assert cli("render", "jupyter", "-o", str(output)).returncode == 0
-    assert yaml.safe_load(output.read_text())["name"] == "tm351"
+    assert cli_in_process("render", "jupyter", "-o", str(output)).returncode == 0
+    assert parse_yaml(output.read_text())["name"] == "tm351"
 
 
 def test_unknown_recipe_is_one_line_listing_the_known(cli):
@@ -48,33 +51,33 @@ def test_unknown_recipe_is_one_line_listing_the_known(cli):
     assert "Traceback" not in result.stderr
 
 
-def test_unknown_app_to_build_exits_2(cli):
-    result = cli("build", "nosuch")
+def test_unknown_app_to_build_exits_2(cli_in_process):
+    result = cli_in_process("build", "nosuch")
     assert result.returncode == 2
     assert "Unknown app 'nosuch'" in result.stderr
 
 
-def test_no_engine_says_how_to_start_one(cli, tmp_path):
-    result = cli("up", "--data-dir", str(tmp_path), env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+def test_no_engine_says_how_to_start_one(cli_in_process, tmp_path):
+    result = cli_in_process("up", "--data-dir", str(tmp_path), env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     assert result.returncode == 2
     assert "No Docker engine is reachable" in result.stderr
     assert "install Docker Engine" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_status_without_engine_exits_2(cli, tmp_path):
-    result = cli("status", "--json", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+def test_status_without_engine_exits_2(cli_in_process, tmp_path):
+    result = cli_in_process("status", "--json", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     assert result.returncode == 2
 
 
-def test_password_before_first_up_says_what_to_do(cli, tmp_path):
-    result = cli("password", "--data-dir", str(tmp_path))
+def test_password_before_first_up_says_what_to_do(cli_in_process, tmp_path):
+    result = cli_in_process("password", "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert "python tasks.py up" in result.stderr
 
 
-def test_bad_port_is_refused_by_the_parser(cli):
-    result = cli("up", "--port", "70000")
+def test_bad_port_is_refused_by_the_parser(cli_in_process):
+    result = cli_in_process("up", "--port", "70000")
     assert result.returncode == 2
 
 

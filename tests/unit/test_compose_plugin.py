@@ -7,11 +7,11 @@ import hashlib
 import http.server
 import io
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.net import serving
 from tm351vce.shelf import compose_plugin, engine
 from tm351vce.shelf.errors import UsageProblem
 from tm351vce.shelf.tools import as_root, find_tool
@@ -42,10 +42,8 @@ def served(tmp_path):
     body = plugin_archive()
     (tmp_path / "www" / "compose.tar.gz").write_bytes(body)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/compose.tar.gz", hashlib.sha256(body).hexdigest()
-    server.shutdown()
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
+        yield f"http://127.0.0.1:{server.server_port}/compose.tar.gz", hashlib.sha256(body).hexdigest()
 
 
 @pytest.fixture

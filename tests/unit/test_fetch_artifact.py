@@ -7,7 +7,6 @@ import io
 import os
 import subprocess
 import tarfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import REPO
+from tests.helpers.net import serving
 
 SCRIPT = REPO / "images" / "artifacts" / "fetch-artifact.sh"
 PREFIX = "tm351-artifact-error: "
@@ -60,15 +60,8 @@ def server(tmp_path: Path, archive: tuple[bytes, str]) -> Iterator[Server]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))) as httpd:
         yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", requests)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import yaml
-
+from tests.helpers.documents import parse_yaml
 from tm351vce.compose.render import PATIENT_INTERVAL_S, PATIENT_TIMEOUT_S, StackOptions, render_compose
 from tm351vce.provision.bundle import HostSettings, host_bundle
 from tm351vce.shelf.catalogue import load_shelf
@@ -27,7 +26,7 @@ def test_a_local_stack_checks_as_often_as_the_shelf_says():
 def test_a_provisioned_host_checks_less_often_and_waits_longer():
     # An emulated VM spends seconds on each check's exec: checks every second starved it (gateway unhealthy).
     bundle = {file.name: file.content for file in host_bundle(SHELF, RECIPE, HostSettings())}
-    services = yaml.safe_load(bundle["compose.yaml"])["services"]
+    services = parse_yaml(bundle["compose.yaml"])["services"]
     for app in SHELF.apps_of(RECIPE):
         check = services[app.name]["healthcheck"]
         assert seconds(check["interval"]) >= PATIENT_INTERVAL_S

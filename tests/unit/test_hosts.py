@@ -26,8 +26,8 @@ SHELF = load_shelf()
         (["restore", "x.tar.gz", "--provider", "aws"], "download your files from Jupyter"),
     ],
 )
-def test_an_operation_a_host_does_not_offer_says_what_to_do_instead(cli, args, instead):
-    result = cli(*args)
+def test_an_operation_a_host_does_not_offer_says_what_to_do_instead(cli_in_process, args, instead):
+    result = cli_in_process(*args)
     assert result.returncode == 2, result.stderr
     assert "is not offered for a stack on" in result.stderr and instead in result.stderr
     assert "Traceback" not in result.stderr

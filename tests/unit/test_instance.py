@@ -7,15 +7,15 @@ import hashlib
 import http.server
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import bcrypt
 import pytest
-import yaml
 
+from tests.helpers.documents import parse_yaml
+from tests.helpers.net import serving
 from tm351vce.provision.bundle import HostSettings, host_bundle
 from tm351vce.provision.instance import InstanceConfig, hash_password, instance_user_data
 from tm351vce.provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
@@ -26,7 +26,7 @@ PASSWORD = "Zq3-vN8_pL2xR7tY4kW9sB1m"  # shaped like a generated one: 24 charact
 
 
 def written(user_data: str) -> dict[str, dict]:
-    return {entry["path"]: entry for entry in yaml.safe_load(user_data)["write_files"]}
+    return {entry["path"]: entry for entry in parse_yaml(user_data)["write_files"]}
 
 
 def test_the_user_data_carries_the_hash_never_the_password():
@@ -43,7 +43,7 @@ def test_the_user_data_carries_the_hash_never_the_password():
     assert bcrypt.checkpw(PASSWORD.encode(), secret["content"].strip().encode())
     assert files["/opt/tm351/instance.env"]["content"] == "TM351_TLS=self-signed\n"
     # Nothing runs: the baked image's tm351.service reads these files when it first starts.
-    assert set(yaml.safe_load(user_data)) == {"write_files"}
+    assert set(parse_yaml(user_data)) == {"write_files"}
 
 
 def test_the_hash_is_salted_and_cheap_enough_for_a_check_on_every_request():
@@ -76,7 +76,7 @@ def test_a_plaintext_password_or_a_value_that_could_break_instance_env_is_refuse
 
 def test_every_host_bundle_carries_the_https_override_and_its_scripts():
     files = {file.name: file for file in host_bundle(SHELF, SHELF.recipe("jupyter"), HostSettings(for_image=True))}
-    override = yaml.safe_load(files["compose.tls.yaml"].content)
+    override = parse_yaml(files["compose.tls.yaml"].content)
     gateway = override["services"]["gateway"]
     assert gateway["environment"]["GATEWAY_TLS"] == "on"
     assert {(port["published"], port["target"]) for port in gateway["ports"]} == {("443", 8443), ("80", 8080)}
@@ -135,14 +135,9 @@ def https_server(tmp_path) -> Iterator[tuple[str, str]]:
     server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     _Recorder.seen = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     der = ssl.PEM_cert_to_DER_cert(Path(tmp_path / "cert.pem").read_text())
-    try:
+    with serving(server):
         yield f"https://127.0.0.1:{server.server_address[1]}/", hashlib.sha256(der).hexdigest()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.needs("openssl")

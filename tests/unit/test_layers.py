@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 
 from tests.helpers.cli import REPO
 
@@ -26,6 +27,12 @@ def _folder(module: str) -> str:
     return parts[1] if parts[0] == "tm351vce" and len(parts) > 1 else parts[0]
 
 
+@functools.cache
+def nodes(module: str) -> tuple[ast.AST, ...]:
+    """Every node of a module's syntax tree (parsed once for all the tests here)."""
+    return tuple(ast.walk(ast.parse((REPO / module).read_text(encoding="utf-8"))))
+
+
 def imported_folders(folder: str) -> dict[str, set[str]]:
     """{module path: project folders it imports}, for every module of one folder."""
     found = {}
@@ -34,7 +41,7 @@ def imported_folders(folder: str) -> dict[str, set[str]]:
         if relative.startswith(IMAGE_PROGRAMS):
             continue
         names: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in nodes(relative):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names.add(_folder(node.module))
             elif isinstance(node, ast.Import):
@@ -63,7 +70,7 @@ def test_only_the_cli_loads_the_shelf():
         f"{module}:{node.lineno}"
         for folder in LAYERS
         for module in imported_folders(folder)
-        for node in ast.walk(ast.parse((REPO / module).read_text(encoding="utf-8")))
+        for node in nodes(module)
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "load_shelf"
     ]
     assert not callers, "load the shelf in tasks.py and pass it down: " + ", ".join(callers)

@@ -1,4 +1,5 @@
-"""The project's own checks: ruff for Python, shellcheck for shell scripts, hadolint for Dockerfiles."""
+"""The project's own checks: ruff for Python, shellcheck for shell scripts, hadolint for Dockerfiles, each run once
+over all its files and leaving nothing in the checkout."""
 
 from __future__ import annotations
 
@@ -22,11 +23,23 @@ def tracked(*patterns: str) -> list[str]:
     return listed.stdout.split()
 
 
+def untracked_and_ignored() -> str:
+    listed = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=REPO, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    return "\n".join(line for line in listed.stdout.splitlines() if "__pycache__" not in line)
+
+
 def run(*command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    """One run of a checker over the checkout, which it must leave as it found it (no cache, no report)."""
+    before = untracked_and_ignored()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    assert untracked_and_ignored() == before, f"{command[0]} left files in the checkout"
+    return result
 
 
-@pytest.mark.needs("ruff")
+@pytest.mark.needs("git", "ruff")
 def test_ruff():
     result = run(sys.executable, "-m", "ruff", "check", "--no-cache", ".")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -46,21 +59,6 @@ def test_hadolint():
     assert dockerfiles
     result = run(str(find_tool("hadolint")), "--no-color", *dockerfiles)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def untracked_and_ignored() -> str:
-    listed = subprocess.run(
-        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=REPO, capture_output=True,
-        text=True, check=True,
-    )  # fmt: skip
-    return "\n".join(line for line in listed.stdout.splitlines() if "__pycache__" not in line)
-
-
-@pytest.mark.needs("git", "ruff")
-def test_ruff_leaves_nothing_in_the_checkout():
-    before = untracked_and_ignored()
-    test_ruff()
-    assert untracked_and_ignored() == before
 
 
 def test_tools_are_found_beside_the_running_python_first_then_on_path(monkeypatch, tmp_path):

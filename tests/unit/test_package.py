@@ -8,9 +8,9 @@ import sys
 import venv
 
 import pytest
-import yaml
 
 from tests.helpers.cli import REPO, copy_checkout, run_cli
+from tests.helpers.documents import parse_yaml
 
 # Building the package fetches its build backend from PyPI (build isolation), as a user's `pip install .` does.
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def test_the_version_is_written_once(installed):
     from tm351vce.shelf.catalogue import load_shelf
     from tm351vce.shelf.constants import VERSION
 
-    catalogue = yaml.safe_load((REPO / "compose" / "shelf.yaml").read_text(encoding="utf-8"))
+    catalogue = parse_yaml((REPO / "compose" / "shelf.yaml").read_text(encoding="utf-8"))
     assert "version" not in catalogue
     assert load_shelf().version == VERSION
     shown = subprocess.run(

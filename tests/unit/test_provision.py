@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.helpers.documents import parse_yaml
 from tm351vce.images.registry import check_registry, pinned_images
 from tm351vce.provision.bundle import PROVISION_DIR, HostSettings, host_bundle
 from tm351vce.provision.cloud_init import USER_DATA_LIMIT, render_cloud_config, to_user_data
@@ -25,7 +25,7 @@ REGISTRY = "registry.example.org:5000/ou"
 
 
 def decoded_files(user_data: str) -> dict[str, str]:
-    document = yaml.safe_load(user_data)
+    document = parse_yaml(user_data)
     return {
         Path(entry["path"]).name: gzip.decompress(base64.b64decode(entry["content"])).decode()
         for entry in document["write_files"]
@@ -39,7 +39,7 @@ def test_user_data_fits_ec2_and_carries_the_whole_bundle(recipe):
     assert user_data.startswith("#cloud-config\n")
     assert len(user_data.encode()) <= USER_DATA_LIMIT
     assert decoded_files(user_data) == {file.name: file.content for file in files}
-    assert yaml.safe_load(user_data)["runcmd"] == [["/opt/tm351/provision.sh"]]
+    assert parse_yaml(user_data)["runcmd"] == [["/opt/tm351/provision.sh"]]
 
 
 def test_power_off_only_when_baking_and_only_after_success():
@@ -66,7 +66,7 @@ def test_an_image_bundle_makes_no_secrets_and_starts_nothing_until_first_boot():
 @pytest.mark.needs("docker", "compose")
 def test_the_host_project_leaves_the_hosts_own_ids_to_its_env_file(tmp_path):
     files = {file.name: file.content for file in host_bundle(SHELF, SHELF.recipe("tm351"), HostSettings())}
-    project = yaml.safe_load(files["compose.yaml"])
+    project = parse_yaml(files["compose.yaml"])
     assert project["services"]["dashboard"]["user"] == "${TM351_UID}:${TM351_GID}"
     assert project["services"]["dashboard"]["group_add"] == ["${DOCKER_GID}"]
     assert project["services"]["jupyter"]["environment"]["NB_UID"] == "${TM351_UID}"
@@ -104,7 +104,7 @@ def test_images_pinned_by_digest_reach_the_host_with_their_registry_ca(tmp_path)
     images = pinned_images(SHELF, apps, REGISTRY, lock)
     settings = HostSettings(images=images, registry_ca="-----BEGIN CERTIFICATE-----\n")
     files = {file.name: file.content for file in host_bundle(SHELF, SHELF.recipe("jupyter"), settings)}
-    project = yaml.safe_load(files["compose.yaml"])
+    project = parse_yaml(files["compose.yaml"])
     assert all("@sha256:" in service["image"] for service in project["services"].values())
     assert "TM351_REGISTRY_HOST=registry.example.org:5000" in files["settings.env"]
     assert "TM351_IMAGES_ARCHIVE=''" in files["settings.env"]
@@ -122,17 +122,17 @@ def test_a_registry_with_a_scheme_or_capitals_is_refused(registry):
         check_registry(registry)
 
 
-def test_render_cloud_init_from_the_cli_and_its_errors(cli, tmp_path):
-    rendered = cli("render", "jupyter", "--target", "cloud-init", "--power-off")
+def test_render_cloud_init_from_the_cli_and_its_errors(cli_in_process, tmp_path):
+    rendered = cli_in_process("render", "jupyter", "--target", "cloud-init", "--power-off")
     assert rendered.returncode == 0, rendered.stderr
-    assert yaml.safe_load(rendered.stdout)["power_state"]["mode"] == "poweroff"
+    assert parse_yaml(rendered.stdout)["power_state"]["mode"] == "poweroff"
 
-    unpushed = cli("render", "jupyter", "--target", "cloud-init", "--registry", REGISTRY,
+    unpushed = cli_in_process("render", "jupyter", "--target", "cloud-init", "--registry", REGISTRY,
                    env={"XDG_CACHE_HOME": str(tmp_path)})  # fmt: skip
     assert unpushed.returncode == 2
     assert "push it first" in unpushed.stderr and "Traceback" not in unpushed.stderr
 
-    ca_alone = cli("render", "jupyter", "--target", "cloud-init", "--registry-ca", str(tmp_path))
+    ca_alone = cli_in_process("render", "jupyter", "--target", "cloud-init", "--registry-ca", str(tmp_path))
     assert ca_alone.returncode == 2
     assert "--registry" in ca_alone.stderr
 
@@ -158,8 +158,10 @@ def test_vagrantfile_strings_are_literal_ruby(tmp_path):
     assert (tmp_path / "vm" / "user-data").read_text().startswith("#cloud-config")
 
 
-def test_aws_needs_a_registry_and_an_ami(cli, tmp_path):
-    no_registry = cli("vagrant", "jupyter", "--provider", "aws", "-o", str(tmp_path / "vm"), "--ami", "ami-1")
+def test_aws_needs_a_registry_and_an_ami(cli_in_process, tmp_path):
+    no_registry = cli_in_process(
+        "vagrant", "jupyter", "--provider", "aws", "-o", str(tmp_path / "vm"), "--ami", "ami-1"
+    )
     assert no_registry.returncode == 2
     assert "--registry" in no_registry.stderr
 

@@ -8,9 +8,9 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import invoke_cli
+from tests.helpers.documents import parse_yaml
 from tests.helpers.swarm import check_stack, has_stack_config, without_stack_config
 from tm351vce.shelf.catalogue import load_shelf
 
@@ -28,7 +28,7 @@ def published(tmp_path_factory):
     }
     (cache / "tm351" / "images.lock.json").write_text(json.dumps(lock))
     folder = tmp_path_factory.mktemp("shelf")
-    result = run_cli("publish", "-o", str(folder), "--registry", REGISTRY, env={"XDG_CACHE_HOME": str(cache)})
+    result = invoke_cli("publish", "-o", str(folder), "--registry", REGISTRY, env={"XDG_CACHE_HOME": str(cache)})
     assert result.returncode == 0, result.stdout + result.stderr
     return folder
 
@@ -52,7 +52,7 @@ def test_swarm_accepts_each_stack_and_it_uses_only_what_swarm_reads(published, r
     text = (folder / "stack.yaml").read_text()
     for unsupported in ("mem_limit", "profiles", "extends", "include:", "service_healthy", "host_ip", "group_add"):
         assert unsupported not in text, unsupported
-    stack = yaml.safe_load(text)
+    stack = parse_yaml(text)
     for name, service in stack["services"].items():
         assert service["deploy"]["resources"]["limits"]["memory"] == f"{SHELF.apps[name].memory_mib}M"
         assert service["deploy"]["restart_policy"]["condition"] == "any"

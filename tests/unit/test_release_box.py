@@ -4,13 +4,13 @@ Vagrantfile that starts it instead of provisioning a base box."""
 from __future__ import annotations
 
 import json
-import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.net import serving
 from tm351vce.shelf.errors import UsageProblem
 from tm351vce.vagrant.release_box import ReleaseBox, release_box
 
@@ -26,11 +26,9 @@ def write_catalogue(folder: Path, name: str = "tm351/jupyter-postgres", provider
 @pytest.fixture
 def served(tmp_path):
     """tmp_path on a local web server, as a course team hosts a release."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
 
 
 def test_a_box_name_is_used_as_added():
@@ -88,11 +86,11 @@ def test_a_missing_file_or_a_nonsense_name_is_refused(tmp_path):
         release_box("not a box!", "libvirt")
 
 
-def test_the_vagrantfile_starts_the_release_box_without_provisioning(cli, tmp_path):
+def test_the_vagrantfile_starts_the_release_box_without_provisioning(cli_in_process, tmp_path):
     catalogue = write_catalogue(tmp_path)
     folder = tmp_path / "vm"
     # fmt: off
-    result = cli(
+    result = cli_in_process(
         "vagrant", "--provider", "libvirt", "--box", str(catalogue), "--no-kvm", "-o", str(folder),
         "--data-dir", str(tmp_path / "student"), "--port", "45180",
     )
@@ -109,34 +107,34 @@ def test_the_vagrantfile_starts_the_release_box_without_provisioning(cli, tmp_pa
     assert "recipe jupyter-postgres" in vagrantfile and "open http://127.0.0.1:45180/jupyter/" in vagrantfile
 
 
-def test_box_options_are_checked_against_the_provider_and_recipe(cli, tmp_path):
+def test_box_options_are_checked_against_the_provider_and_recipe(cli_in_process, tmp_path):
     catalogue = str(write_catalogue(tmp_path))
-    on_docker = cli("vagrant", "--provider", "docker", "--box", catalogue, "-o", str(tmp_path / "a"))
+    on_docker = cli_in_process("vagrant", "--provider", "docker", "--box", catalogue, "-o", str(tmp_path / "a"))
     assert on_docker.returncode == 2 and "--provider virtualbox or --provider libvirt" in on_docker.stderr
-    no_kvm = cli("vagrant", "--provider", "virtualbox", "--no-kvm", "-o", str(tmp_path / "b"))
+    no_kvm = cli_in_process("vagrant", "--provider", "virtualbox", "--no-kvm", "-o", str(tmp_path / "b"))
     assert no_kvm.returncode == 2 and "--no-kvm is for --provider libvirt" in no_kvm.stderr
-    other = cli("vagrant", "jupyter", "--provider", "libvirt", "--box", catalogue, "-o", str(tmp_path / "c"))
+    other = cli_in_process("vagrant", "jupyter", "--provider", "libvirt", "--box", catalogue, "-o", str(tmp_path / "c"))
     assert other.returncode == 2 and "carries the recipe jupyter-postgres, not jupyter" in other.stderr
     for result in (on_docker, no_kvm, other):
         assert "Traceback" not in result.stderr
 
 
-def test_a_folder_whose_machine_exists_is_not_pointed_at_another_box(cli, tmp_path):
+def test_a_folder_whose_machine_exists_is_not_pointed_at_another_box(cli_in_process, tmp_path):
     catalogue = str(write_catalogue(tmp_path))
     folder = tmp_path / "vm"
-    first = cli("vagrant", "--provider", "libvirt", "--box", catalogue, "-o", str(folder))
+    first = cli_in_process("vagrant", "--provider", "libvirt", "--box", catalogue, "-o", str(folder))
     assert first.returncode == 0, first.stderr
-    again = cli("vagrant", "--provider", "libvirt", "--box", catalogue, "-o", str(folder))
+    again = cli_in_process("vagrant", "--provider", "libvirt", "--box", catalogue, "-o", str(folder))
     assert again.returncode == 0, again.stderr
     created = folder / ".vagrant" / "machines" / "tm351" / "libvirt" / "id"
     created.parent.mkdir(parents=True)
     created.write_text("0b1c")
-    other = cli("vagrant", "--provider", "libvirt", "--box", "tm351/jupyter", "-o", str(folder))
+    other = cli_in_process("vagrant", "--provider", "libvirt", "--box", "tm351/jupyter", "-o", str(folder))
     assert other.returncode == 2
     assert "made from box tm351/jupyter-postgres" in other.stderr and "vagrant destroy" in other.stderr
 
 
-def test_password_names_the_folder_it_looked_in(cli, tmp_path):
-    result = cli("password", "--provider", "vagrant", "--vm", "libvirt", "--vagrant-dir", str(tmp_path))
+def test_password_names_the_folder_it_looked_in(cli_in_process, tmp_path):
+    result = cli_in_process("password", "--provider", "vagrant", "--vm", "libvirt", "--vagrant-dir", str(tmp_path))
     assert result.returncode == 2
     assert f"No Vagrant machine in {tmp_path}" in result.stderr and "--vagrant-dir" in result.stderr

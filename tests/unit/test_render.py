@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.helpers.documents import dump_yaml, parse_yaml
 from tm351vce.compose.flavour import HOST, LOCAL, PORTABLE, SECRETS_SERVICE, SWARM, Limits, SecretDelivery
 from tm351vce.compose.render import StackOptions, entrance_url, render_compose
 from tm351vce.hosts.student_folder import StudentFolder
@@ -22,7 +22,7 @@ OPTIONS = StackOptions(data_dir=Path("/home/ada/TM351VCE"), port=40123, host="12
 @pytest.fixture
 def two_app_shelf(tmp_path):
     """The shipped shelf plus an app that needs another, in a recipe of both."""
-    data = yaml.safe_load(SHELF_PATH.read_text())
+    data = parse_yaml(SHELF_PATH.read_text())
     helper = copy.deepcopy(data["apps"]["jupyter"])
     helper.update(path=None, host_user=False, secrets=[], token_secret=None, capabilities=[], memory_mib=64)
     helper["volumes"] = [{"kind": "database", "source": "helper-data", "target": "/var/lib/helper"}]
@@ -34,7 +34,7 @@ def two_app_shelf(tmp_path):
         "entrance": "gateway",
     }
     path = tmp_path / "shelf.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(dump_yaml(data))
     return load_shelf(path)
 
 

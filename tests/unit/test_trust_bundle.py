@@ -18,8 +18,8 @@ def test_a_bundle_over_the_limit_that_repeats_the_system_cas_is_merged_below_it(
     system = trusted_sources(None)
     proxy = tmp_path / "proxy.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=Inspecting proxy",
-         "-keyout", str(tmp_path / "proxy.key"), "-out", str(proxy), "-days", "1"],
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-subj", "/CN=Inspecting proxy", "-keyout", str(tmp_path / "proxy.key"), "-out", str(proxy), "-days", "1"],
         check=True, capture_output=True,
     )  # fmt: skip
     given = tmp_path / "given.pem"

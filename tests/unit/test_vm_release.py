@@ -8,9 +8,9 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-import yaml
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import invoke_cli
+from tests.helpers.documents import parse_yaml
 from tm351vce.shelf.errors import UsageProblem
 from tm351vce.vagrant.release import disk, spec
 from tm351vce.vagrant.release.boxes import BoxSettings, box_vagrantfile, metadata
@@ -135,7 +135,7 @@ def test_checksums_replace_a_rebuilt_file_and_keep_the_others(tmp_path):
 
 def test_spec_builds_from_the_cache_or_debian_and_applies_provision_in_a_chroot(tmp_path):
     inputs = spec.ImageInputs(tmp_path / "bundle", tmp_path / "vagrant.pub", tmp_path / "docker-compose", "http://x/")
-    steps = yaml.safe_load(spec.spec_yaml(spec.image_spec(inputs)))["steps"]
+    steps = parse_yaml(spec.spec_yaml(spec.image_spec(inputs)))["steps"]
     kinds = [next(iter(step)) for step in steps]
     assert kinds[:5] == ["mklabel", "mkpart", "mkfs", "mount", "unpack-rootfs"]
     assert kinds[-2:] == ["grub", "shell"]
@@ -185,6 +185,6 @@ def test_insecure_key_is_found_in_vagrants_gem_or_asked_for(tmp_path):
 
 
 def test_cli_refuses_an_unknown_recipe_with_exit_2():
-    result = run_cli("vm-release", "no-such-recipe", "-o", "unused")
+    result = invoke_cli("vm-release", "no-such-recipe", "-o", "unused")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Unknown recipe 'no-such-recipe'" in result.stderr
