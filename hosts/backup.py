@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from tm351vce.compose.render import StackOptions
 from tm351vce.hosts.base import StackAccess
+from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import Backup, Shelf, VolumeKind
 from tm351vce.shelf.errors import OperationFailed, UsageProblem
@@ -54,6 +55,8 @@ def backup(shelf: Shelf, data_dir: Path | None, output: Path | None, access: Sta
     running = _running_apps(shelf, access)
     _refuse_if_databases_are_stopped(shelf, running, access)
     stamp = datetime.now(UTC)
+    if output is None:
+        StudentFolder.refuse_links([folder_root / "backups"])
     target = output or folder_root / "backups" / f"tm351-backup-{stamp:%Y%m%d-%H%M%S}.tar.gz"
     target.parent.mkdir(parents=True, exist_ok=True)
     folders = [name for name in shelf.student_folders if name not in NOT_BACKED_UP and (folder_root / name).is_dir()]

@@ -78,8 +78,7 @@ def up(
     _check_port_free(client, options)
     ensure_images(shelf, apps)
 
-    compose_file = folder.secrets_dir / "compose.yaml"
-    compose_file.write_text(to_yaml(render_compose(shelf, recipe, options)), encoding="utf-8")
+    compose_file = folder.write_file("compose.yaml", to_yaml(render_compose(shelf, recipe, options)))
     wait_s = max(app.healthcheck.start_period_s for app in apps) + WAIT_MARGIN_S
     finished = run_with_progress(
         [

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +58,64 @@ def test_jupyterlabs_settings_move_out_of_the_secrets_folder_once(tmp_path):
     StudentFolder(tmp_path).prepare([], [])
     assert (tmp_path / ".jupyterlab" / "user-settings" / "theme.json").read_text() == "dark"
     assert not (tmp_path / ".tm351" / "jupyterlab").exists()
+
+
+@pytest.mark.parametrize("planted", ["notebooks", ".tm351", ".tm351/password", ".tm351/compose.yaml"])
+def test_a_link_planted_in_the_folder_is_refused_and_nothing_outside_is_touched(planted, tmp_path):
+    folder = StudentFolder(tmp_path / "TM351VCE")
+    folder.prepare(["notebooks"], ["password"])
+    folder.write_file("compose.yaml", "rendered\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "password").write_text("the attacker's\n")
+    (outside / "compose.yaml").write_text("not yours\n")
+    link = folder.root / planted
+    if link.is_dir():
+        shutil.rmtree(link)
+    else:
+        link.unlink()
+    link.symlink_to(outside / Path(planted).name if "/" in planted else outside)
+    before = {path.name: path.read_text() for path in outside.iterdir()}
+    with pytest.raises(UsageProblem, match=f"{link} is a symbolic link.*rm {link}"):
+        folder.prepare(["notebooks"], ["password"])
+        folder.write_file("compose.yaml", "rendered\n")
+        folder.replace_secret("password")
+    assert {path.name: path.read_text() for path in outside.iterdir()} == before
+    assert sorted(path.name for path in outside.iterdir()) == ["compose.yaml", "password"]
+
+
+def test_a_secret_is_never_read_or_replaced_through_a_link(tmp_path):
+    folder = StudentFolder(tmp_path / "TM351VCE")
+    folder.prepare([], ["password"])
+    root_only = tmp_path / "root-only"
+    root_only.write_text("x" * 32)
+    folder.secret_path("password").unlink()
+    folder.secret_path("password").symlink_to(root_only)
+    for use in (lambda: folder.read_secret("password"), lambda: folder.replace_secret("password")):
+        with pytest.raises(UsageProblem, match="symbolic link"):
+            use()
+    assert root_only.read_text() == "x" * 32
+
+
+def test_an_empty_secret_says_how_to_make_a_new_one(tmp_path):
+    folder = StudentFolder(tmp_path / "TM351VCE")
+    folder.prepare([], ["password"])
+    folder.secret_path("password").write_text("")
+    with pytest.raises(UsageProblem, match=r"is empty: delete it .*python tasks.py up"):
+        folder.read_secret("password")
+
+
+def test_a_full_disk_leaves_no_empty_secret_behind(tmp_path, monkeypatch):
+    folder = StudentFolder(tmp_path / "TM351VCE")
+    real_fsync = os.fsync
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(UsageProblem, match=r"No space left on device.*nothing was half-written"):
+        folder.prepare([], ["password", "jupyter_token"])
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert not any(path.is_file() for path in folder.secrets_dir.iterdir())
+    folder.prepare([], ["password"])
+    assert len(folder.read_secret("password")) >= 16
