@@ -6,16 +6,18 @@ set -euo pipefail
 # shellcheck source=../foundation/entrypoint.sh
 . /usr/local/lib/tm351/entrypoint.sh
 
-refine=/opt/openrefine/refine
 : "${OPENREFINE_PORT:=3333}"
 : "${OPENREFINE_WORKSPACE:=/srv/TM351VCE/openrefine_projects}"
-: "${OPENREFINE_HEAP:=160M}"
-: "${OPENREFINE_MIN_HEAP:=32M}"
-: "${OPENREFINE_JAVA_OPTIONS:=}"
+: "${REFINE_INI_PATH:=/etc/tm351/openrefine/refine.ini}"
+export REFINE_INI_PATH
 
-for size in OPENREFINE_HEAP OPENREFINE_MIN_HEAP; do
-    [[ ${!size} =~ ^[1-9][0-9]*[kKmMgG]$ ]] || tm351_fail "$size=${!size} is not a heap size such as 160M or 1G"
-done
+# Debian's refine script, called directly: its /usr/bin/openrefine wrapper runs it without exec, so a
+# stop signal would reach the wrapper and not OpenRefine, which saves its projects on the way out.
+# An upstream release (install-openrefine.sh) is in /opt/openrefine.
+refine=/usr/share/openrefine/refine
+if [ -x /opt/openrefine/refine ]; then
+    refine=/opt/openrefine/refine
+fi
 
 tm351_remap_user
 tm351_drop_to "$NB_USER"
@@ -25,6 +27,8 @@ if [ "${1:-}" != openrefine ]; then
     exec "${as_user[@]}" "$@"
 fi
 shift  # what follows are extra options of the refine script, such as -v debug
+
+[ -r "$REFINE_INI_PATH" ] || tm351_fail "REFINE_INI_PATH=$REFINE_INI_PATH: no such file to read OpenRefine's settings from"
 
 # The workspace is normally the student's folder, mounted: never chown it, only make it if missing.
 if [ ! -d "$OPENREFINE_WORKSPACE" ]; then
@@ -37,13 +41,8 @@ fi
 "${as_user[@]}" test -w "$OPENREFINE_WORKSPACE" \
     || tm351_fail "$OPENREFINE_WORKSPACE is not writable by uid $NB_UID (NB_UID): OpenRefine cannot keep projects there"
 
-# refine.ini no longer sets the memory (see the Dockerfile), so these reach the refine script, which
-# turns them into -Xmx and -Xms. The other JVM options go through the java launcher's own variable.
-export REFINE_MEMORY=$OPENREFINE_HEAP REFINE_MIN_MEMORY=$OPENREFINE_MIN_HEAP
-if [ -n "$OPENREFINE_JAVA_OPTIONS" ]; then
-    export JDK_JAVA_OPTIONS=$OPENREFINE_JAVA_OPTIONS
-fi
-# -H '*': no Host header check (OpenRefine 3.6+ otherwise answers only to the host it binds to).
+# -H '*': no Host header check (OpenRefine 3.6+ otherwise answers only to the host it binds to); the
+# gateway, which asks for the login, passes whichever host name the student's browser used.
 # -x: the notice of a new version makes browsers ask GitHub for the latest release; not here.
 exec "${as_user[@]}" "$refine" -i 0.0.0.0 -p "$OPENREFINE_PORT" -H '*' -d "$OPENREFINE_WORKSPACE" \
     -x refine.display.new.version.notice=false "$@" run

@@ -164,15 +164,18 @@ def test_without_a_baked_ami_it_says_how_to_bake_one(aws):
     assert "python tasks.py bake jupyter" in result.stderr
 
 
-def test_the_whole_shelf_fits_a_t3_micro_and_the_newest_bake_is_chosen(aws):
+def test_the_whole_shelf_fits_a_t3_small_and_the_newest_bake_is_chosen(aws):
     shelf = load_shelf()
-    assert check_instance_type(aws.ec2(), shelf, shelf.recipe("tm351"), "t3.micro") == 1024
+    assert check_instance_type(aws.ec2(), shelf, shelf.recipe("tm351"), "t3.small") == 2048
     baked_ami(aws, "tm351", version="0.0.9")
     newest = baked_ami(aws, "tm351")
-    result = run_cli("up", "tm351", "--provider", "aws", "--no-wait", "--allow-cidr", CIDR, env=aws.env)
+    result = run_cli(
+        "up", "tm351", "--provider", "aws", "--instance-type", "t3.small", "--no-wait", "--allow-cidr", CIDR,
+        env=aws.env,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (instance,) = students_instances(aws)
-    assert instance["ImageId"] == newest and instance["InstanceType"] == "t3.micro"
+    assert instance["ImageId"] == newest and instance["InstanceType"] == "t3.small"
     assert tags_of(instance)[STUDENT_TAG] == os.environ.get("USER", tags_of(instance)[STUDENT_TAG])
 
 

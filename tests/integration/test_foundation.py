@@ -204,20 +204,19 @@ def test_a_short_secret_stops_the_start_with_one_line(engine, foundation, tmp_pa
 
 
 def fake_openrefine(folder: Path) -> dict[str, str]:
-    archive = folder / "openrefine-stand-in.tar.gz"
+    """An upstream release archive and its line in SHA256SUMS: the image installs it instead of Debian's package."""
+    archive = folder / "openrefine-linux-0.0.1.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         for name, text, mode in (
             ("refine", "#!/bin/sh\necho stand-in\n", 0o755),
             ("refine.ini", "REFINE_MEMORY=1400M\nREFINE_MIN_MEMORY=1400M\nJAVA_OPTIONS=-Dx=y\n", 0o644),
         ):
             data = text.encode()
-            member = tarfile.TarInfo(f"openrefine-stand-in/{name}")
+            member = tarfile.TarInfo(f"openrefine-0.0.1/{name}")
             member.size, member.mode = len(data), mode
             tar.addfile(member, io.BytesIO(data))
-    return {
-        "OPENREFINE_URL": f"https://downloads.invalid/{archive.name}",
-        "OPENREFINE_SHA256": hashlib.sha256(archive.read_bytes()).hexdigest(),
-    }
+    (folder / "SHA256SUMS").write_text(f"{hashlib.sha256(archive.read_bytes()).hexdigest()}  {archive.name}\n")
+    return {}
 
 
 def fake_mongodb(folder: Path) -> dict[str, str]:

@@ -1,0 +1,128 @@
+"""`up openrefine`: OpenRefine (Debian's package) behind the gateway's login, used as the browser uses it, keeping
+its projects in the student's folder across down and up; and the upstream release archive refused without its
+published checksum."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.helpers.cli import run_cli
+from tests.helpers.stacks import Stack
+from tm351vce.shelf.catalogue import load_shelf
+
+RECIPE = "openrefine"
+MODULES = "code,title,credits\nTM351,Data management and analysis,30\nM269,Algorithms,30\nTM112,Computing,30\n"
+ROWS = [["TM351", "Data management and analysis", "30"], ["M269", "Algorithms", "30"], ["TM112", "Computing", "30"]]
+ARCHIVE = "openrefine-linux-3.10.1.tar.gz"
+RELEASE_URL = f"https://github.com/OpenRefine/OpenRefine/releases/download/3.10.1/{ARCHIVE}"
+
+
+@pytest.fixture(scope="module")
+def running(built, stack) -> Stack:
+    return stack.started(RECIPE, timeout=600)
+
+
+def browser(stack: Stack) -> requests.Session:
+    """A session logged in to the gateway, as the student's browser is."""
+    session = requests.Session()
+    session.headers.update(stack.login())
+    return session
+
+
+def command(stack: Stack, name: str) -> str:
+    return stack.url(f"/openrefine/command/core/{name}")
+
+
+def create_project(
+    stack: Stack, session: requests.Session, name: str, csv: str, token: str | None
+) -> requests.Response:
+    """What OpenRefine's page posts to make a project from an uploaded CSV file."""
+    return session.post(
+        command(stack, "create-project-from-upload"),
+        params={"csrf_token": token} if token else {},
+        files={"project-file": ("modules.csv", csv.encode(), "text/csv")},
+        data={
+            "project-name": name,
+            "format": "text/line-based/*sv",
+            "options": json.dumps({"separator": ",", "headerLines": 1}),
+        },
+        allow_redirects=False,
+        timeout=120,
+    )
+
+
+def rows(stack: Stack, session: requests.Session, project: str) -> list[list[str | None]]:
+    answer = session.get(command(stack, "get-rows"), params={"project": project, "start": 0, "limit": 50}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return [[cell["v"] if cell else None for cell in row["cells"]] for row in answer.json()["rows"]]
+
+
+def test_openrefine_from_debian_is_served_under_its_path_behind_the_login(running):
+    assert running.get("/openrefine/").status_code == 401
+    page = running.get("/openrefine/", running.login())
+    assert page.status_code == 200
+    assert "<title>OpenRefine</title>" in page.text
+    version = running.get("/openrefine/command/core/get-version", running.login()).json()
+    assert version["version"].startswith("3.6."), version
+    assert version["display_new_version_notice"] == "false"
+
+
+def test_openrefine_is_healthy_within_its_budget(running):
+    status = json.loads(running.cli("status", "--json").stdout)
+    (openrefine,) = [service for service in status["services"] if service["name"] == "openrefine"]
+    assert openrefine["health"] == "healthy"
+    assert openrefine["memory_mib"] < load_shelf().app("openrefine").memory_mib
+
+
+def test_a_project_made_as_the_browser_does_stays_in_the_student_folder_across_down_and_up(running):
+    session = browser(running)
+    # Without the token (which another site's page cannot read), OpenRefine makes no project.
+    refused = create_project(running, session, "no token", MODULES, token=None)
+    assert refused.json() == {"code": "error", "message": "Missing or invalid csrf_token parameter"}
+
+    token = session.get(command(running, "get-csrf-token"), timeout=10).json()["token"]
+    made = create_project(running, session, "TM351 modules", MODULES, token)
+    # OpenRefine redirects to the new project; the gateway puts its path back on the redirect.
+    assert made.status_code == 302, made.text
+    location = made.headers["Location"]
+    assert location.startswith("/openrefine/project?project="), location
+    project = location.split("project=", 1)[1]
+    assert rows(running, session, project) == ROWS
+
+    stopped = running.cli("down")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    folder = running.data_dir / "openrefine_projects" / f"{project}.project"
+    assert (folder / "metadata.json").is_file() and (folder / "data.zip").is_file()
+    assert folder.stat().st_uid == running.data_dir.stat().st_uid  # the host user's, not the container's
+
+    running.started(RECIPE, timeout=600)
+    session = browser(running)
+    projects = session.get(command(running, "get-all-project-metadata"), timeout=30).json()["projects"]
+    assert projects[project]["name"] == "TM351 modules"
+    assert rows(running, session, project) == ROWS
+
+
+@pytest.mark.parametrize(
+    ("sums", "reason"),
+    [
+        (None, f"no SHA-256 is given for {ARCHIVE}"),
+        (f"not-a-checksum  {ARCHIVE}\n", "'not-a-checksum' is not a SHA-256"),
+        (f"{'0' * 64}  {ARCHIVE}\n", "checksum mismatch"),
+    ],
+    ids=["missing", "invalid", "mismatch"],
+)
+def test_an_upstream_archive_without_its_published_checksum_stops_the_build_with_one_line(
+    built, tmp_path, sums, reason
+):
+    (tmp_path / ARCHIVE).write_bytes(b"not the release archive")
+    if sums is not None:
+        (tmp_path / "SHA256SUMS").write_text(sums)
+    result = run_cli("build", "openrefine", "--artifacts", str(tmp_path), timeout=900)
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert RELEASE_URL in errors[0] and reason in errors[0], errors[0]
+    assert "Traceback" not in result.stderr
