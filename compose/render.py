@@ -37,6 +37,9 @@ from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Recipe, Shelf, Volume, VolumeKind
 from tm351vce.shelf.constants import DEFAULT_PROJECT, GATEWAY_LOGIN_HEADER, SECRETS_FOLDER
 
+# Each container's log is rotated at this size and this many files are kept.
+LOG_MAX_SIZE, LOG_FILES = "10m", 3
+ROTATED_LOG = {"driver": "json-file", "options": {"max-size": LOG_MAX_SIZE, "max-file": str(LOG_FILES)}}
 # The least interval and timeout of a patient health check, in seconds.
 PATIENT_INTERVAL_S, PATIENT_TIMEOUT_S = 5, 15
 
@@ -128,7 +131,7 @@ def render_compose(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[
             handed_out,
             shelf.student_folders,
         )
-        services = {SECRETS_SERVICE: made, **services}
+        services = {SECRETS_SERVICE: made | {"logging": ROTATED_LOG}, **services}
     document["services"] = services
     if volumes:
         document["volumes"] = volumes
@@ -179,6 +182,9 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
     }
     if flavour.limits is Limits.COMPOSE:
         service["mem_limit"] = f"{app.memory_mib}m"
+        service["pids_limit"] = app.pids_limit
+    # Docker keeps every line otherwise: a chatty app would fill the disk of a small machine.
+    service["logging"] = ROTATED_LOG
     service |= {
         "labels": {
             **_project_labels(shelf, recipe, options),

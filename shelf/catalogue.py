@@ -90,7 +90,9 @@ class App(_Strict):
     client_secrets: list[SecretName] = []
     # The gateway routes a browser to every other app of the recipe that has a path.
     gateway: bool = False
-    # A token of this app's own that the gateway presents for the logged-in student.
+    # The most processes and threads the app's container may run: a fork bomb in a notebook stops there.
+    pids_limit: int = Field(default=256, ge=32)
+    # A token of this app's own, with which the gateway vouches for the logged-in student.
     token_secret: SecretName | None = None
     # The app checks the student's login itself, so the gateway passes it on rather than dropping it.
     checks_login: bool = False

@@ -58,3 +58,27 @@ def test_jupyterlab_keeps_its_settings_in_the_student_folder(running):
     assert saved.status_code == 204, saved.text
     kept = running.data_dir / ".jupyterlab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     assert "JupyterLab Dark" in (kept / "themes.jupyterlab-settings").read_text()
+
+
+def test_a_runaway_notebook_stops_at_the_containers_process_limit_and_the_server_lives_on(running, engine):
+    limit = load_shelf().apps["jupyter"].pids_limit
+    result = running.run(
+        "import threading, time\n"
+        "stop = threading.Event()\n"
+        "started = 0\n"
+        "try:\n"
+        f"    for _ in range({limit * 2}):\n"
+        "        threading.Thread(target=stop.wait, daemon=True).start()\n"
+        "        started += 1\n"
+        "except RuntimeError as error:\n"
+        "    print('refused after', started)\n"
+        "stop.set()\n"
+    )
+    assert result.status == "ok", result.errors
+    assert result.stdout.startswith("refused after"), result.stdout
+    assert int(result.stdout.split()[-1]) < limit
+    container = engine.containers.list(filters={"label": [f"com.docker.compose.project={running.project}",
+                                                          "com.docker.compose.service=jupyter"]})[0]  # fmt: skip
+    assert container.attrs["HostConfig"]["PidsLimit"] == limit
+    assert container.attrs["HostConfig"]["LogConfig"]["Config"] == {"max-size": "10m", "max-file": "3"}
+    assert running.run("print(6 * 7)").stdout.strip() == "42"

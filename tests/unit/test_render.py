@@ -146,6 +146,17 @@ def test_the_install_secrets_folder_is_hidden_from_the_container_that_mounts_the
     assert not any(masks[name] for name in masks if name != "jupyter")  # the others see no more than a subfolder
 
 
+def test_every_container_has_a_process_limit_and_a_rotated_log():
+    shelf = load_shelf()
+    for flavour in (LOCAL, HOST, PORTABLE, SWARM):
+        options = StackOptions(data_dir=Path("/home/ada/TM351VCE"), port=40123, host="127.0.0.1", flavour=flavour)
+        for name, service in render_compose(shelf, shelf.recipe("tm351"), options)["services"].items():
+            assert service["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+            if flavour.limits is Limits.COMPOSE and name in shelf.apps:
+                assert service["pids_limit"] == shelf.apps[name].pids_limit >= 32, name
+    assert shelf.apps["jupyter"].pids_limit >= 1024
+
+
 def test_services_drop_capabilities():
     service = render_default()["services"]["jupyter"]
     assert service["cap_drop"] == ["ALL"]
