@@ -47,7 +47,16 @@ _debug = False
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="The student's folder [default: ~/TM351VCE].")]
+
+def _folder(value: str) -> Path:
+    if not value.strip():
+        raise typer.BadParameter("'' names no folder: give the student's folder, e.g. --data-dir ~/TM351VCE.")
+    return Path(value)
+
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", parser=_folder, help="The student's folder [default: ~/TM351VCE].")
+]
 Port = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Host port of the stack [default: 35180].")]
 ExposeDb = Annotated[bool, typer.Option("--expose-db", help="Also publish the databases, on 127.0.0.1 only.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]

@@ -58,7 +58,13 @@ def backup(shelf: Shelf, data_dir: Path | None, output: Path | None, access: Sta
     if output is None:
         StudentFolder.refuse_links([folder_root / "backups"])
     target = output or folder_root / "backups" / f"tm351-backup-{stamp:%Y%m%d-%H%M%S}.tar.gz"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.with_name(target.name + ".partial").touch()
+    except OSError as error:
+        raise UsageProblem(
+            f"Cannot write the backup to {target}: {error.strerror}: choose a folder you can write with -o."
+        ) from None
     folders = [name for name in shelf.student_folders if name not in NOT_BACKED_UP and (folder_root / name).is_dir()]
     manifest = Manifest(
         created=stamp.isoformat(timespec="seconds"),
@@ -215,7 +221,13 @@ def _extract_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Pat
     source = archive.extractfile(member)
     if source is None:
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.with_name(target.name + ".partial").touch()
+    except OSError as error:
+        raise UsageProblem(
+            f"Cannot write the backup to {target}: {error.strerror}: choose a folder you can write with -o."
+        ) from None
     partial = target.with_name(f".{target.name}.restoring")
     with partial.open("wb") as sink:
         while chunk := source.read(1 << 20):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -59,8 +60,18 @@ class StackStatus:
         return asdict(self)
 
 
+# Compose's own rule for a project name; it would quietly change any other into one.
+_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
 def current_project() -> str:
-    return os.environ.get("TM351_PROJECT", DEFAULT_PROJECT)
+    project = os.environ.get("TM351_PROJECT", DEFAULT_PROJECT)
+    if not _PROJECT_NAME.fullmatch(project):
+        raise UsageProblem(
+            f"TM351_PROJECT={project!r} is not a Compose project name: use lower-case letters, digits, '-' and '_',"
+            " starting with a letter or digit (or unset it for the default, tm351)."
+        )
+    return project
 
 
 def up(
@@ -75,7 +86,7 @@ def up(
     apps = shelf.apps_of(recipe)
     folder = StudentFolder(options.data_dir)
     folder.prepare(shelf.student_folders, recipe_secrets(shelf, recipe))
-    _check_port_free(client, options)
+    _check_ports_free(client, shelf, recipe, options)
     ensure_images(shelf, apps)
 
     compose_file = folder.write_file("compose.yaml", to_yaml(render_compose(shelf, recipe, options)))
@@ -240,19 +251,30 @@ def _check_memory(shelf: Shelf, recipe: Recipe, engine_mib: int) -> None:
     )
 
 
-def _check_port_free(client: docker.DockerClient, options: StackOptions) -> None:
-    for container in project_containers(client, options.project):
-        bindings = container.attrs["HostConfig"].get("PortBindings") or {}
-        if any(binding.get("HostPort") == str(options.port) for ports in bindings.values() for binding in ports or []):
-            return  # our own stack holds it: `up` again replaces it in place
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((options.host, options.port))
-        except OSError:
-            raise UsageProblem(
-                f"Port {options.port} on {options.host} is already in use: choose another with --port N."
-            ) from None
+def _check_ports_free(client: docker.DockerClient, shelf: Shelf, recipe: Recipe, options: StackOptions) -> None:
+    """Every host port the recipe would publish is free or already ours, checked before anything is stopped."""
+    wanted = [(options.host, options.port, "--port N")]
+    if options.expose_db:
+        wanted += [("127.0.0.1", app.expose_port, "up without --expose-db") for app in shelf.apps_of(recipe)
+                   if app.expose_port]  # fmt: skip
+    ours = {
+        binding.get("HostPort")
+        for container in project_containers(client, options.project)
+        for ports in (container.attrs["HostConfig"].get("PortBindings") or {}).values()
+        for binding in ports or []
+    }
+    for host, port, instead in wanted:
+        if str(port) in ours:
+            continue  # our own stack holds it: `up` again replaces it in place
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise UsageProblem(
+                    f"Port {port} on {host} is already in use: choose another with {instead}."
+                    " Nothing was started or stopped."
+                ) from None
 
 
 def _start_failure(client: docker.DockerClient, project: str, recipe: str, compose_tail: list[str]) -> OperationFailed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from dataclasses import dataclass
@@ -45,9 +46,10 @@ class StudentFolder:
                 f"Cannot write to {error.filename}: choose a folder you own with --data-dir, or fix its permissions."
             ) from None
         except OSError as error:
+            fix = "free some space" if error.errno == errno.ENOSPC else "choose a folder you can write with --data-dir"
             raise UsageProblem(
-                f"Cannot write to {error.filename or self.root}: {error.strerror}. Free some space or choose"
-                " another folder with --data-dir, then run the command again; nothing was half-written."
+                f"Cannot write to {error.filename or self.root}: {error.strerror}: {fix}, then run the command again;"
+                " nothing was half-written."
             ) from None
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import tarfile
 
 import docx
@@ -188,6 +189,21 @@ def test_a_corrupt_or_foreign_archive_is_refused_and_nothing_changes(running, tm
     assert "Traceback" not in result.stderr
     assert rows(running) == before
     assert not (running.data_dir.parent / "escape.txt").exists()
+
+
+def test_expose_db_with_its_port_taken_is_refused_before_anything_stops(running, engine):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", EXPOSED_DB_PORT))
+        taken.listen()
+        result = running.cli(
+            "up", "jupyter-postgres", "--data-dir", str(running.data_dir), "--port", str(running.port), "--expose-db"
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"Port {EXPOSED_DB_PORT} on 127.0.0.1 is already in use" in result.stderr
+    assert "Nothing was started or stopped" in result.stderr and "Traceback" not in result.stderr
+    containers = engine.containers.list(filters={"label": f"com.docker.compose.project={running.project}"})
+    assert {container.status for container in containers} == {"running"} and len(containers) == 4
+    assert running.get("/jupyter/api/status", running.login()).status_code == 200
 
 
 def test_expose_db_publishes_postgres_on_loopback_only(running, engine):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers.documents import parse_yaml
 from tm351vce.shelf.catalogue import load_shelf
 
@@ -85,3 +87,17 @@ def test_debug_shows_the_traceback(cli):
     result = cli("--debug", "render", "nosuch")
     assert result.returncode != 0
     assert "Traceback" in result.stderr
+
+
+def test_an_empty_data_dir_is_refused_not_taken_as_this_folder(cli_in_process):
+    result = cli_in_process("password", "--data-dir", "")
+    assert result.returncode == 2
+    assert "'' names no folder" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("project", ["Bad Name!", "-leading", "UPPER"])
+def test_a_project_name_compose_would_change_is_refused(cli_in_process, project):
+    result = cli_in_process("status", env={"TM351_PROJECT": project})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"TM351_PROJECT={project!r} is not a Compose project name" in result.stderr

@@ -119,3 +119,14 @@ def test_a_full_disk_leaves_no_empty_secret_behind(tmp_path, monkeypatch):
     assert not any(path.is_file() for path in folder.secrets_dir.iterdir())
     folder.prepare([], ["password"])
     assert len(folder.read_secret("password")) >= 16
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "proc"])
+def test_a_folder_that_cannot_be_made_is_one_line_naming_it(where, tmp_path):
+    if where == "under-a-file":
+        (tmp_path / "a-file").write_text("")
+        root = tmp_path / "a-file" / "TM351VCE"
+    else:
+        root = Path("/proc/tm351-not-here/TM351VCE")
+    with pytest.raises(UsageProblem, match=r"Cannot write to .*--data-dir"):
+        StudentFolder(root).prepare(["notebooks"], ["password"])
