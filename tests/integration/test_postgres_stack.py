@@ -167,6 +167,58 @@ def test_backup_purge_up_restore_gives_the_same_rows_and_files(running, tmp_path
     assert (running.data_dir / "notebooks" / "work.ipynb").read_text() == '{"cells": []}'
 
 
+# A database whose restore runs a server program: a check constraint calls a function that does it for any row
+# loaded into another database than the one it was made in (so making the archive runs nothing).
+ATTACK_SQL = """
+CREATE FUNCTION shell(value int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_database() <> 'attack' THEN
+        EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch /tmp/run-by-a-backup''';
+    END IF;
+    RETURN true;
+END $$;
+CREATE TABLE modules (code text PRIMARY KEY, credits int CHECK (shell(credits)));
+INSERT INTO modules VALUES ('EVIL', 1);
+"""
+
+
+def test_a_backup_from_elsewhere_cannot_run_sql_as_the_superuser(running, engine, tmp_path):
+    before = rows(running)
+    (postgres,) = engine.containers.list(
+        filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=postgres"]}
+    )
+    as_superuser = ["psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--host=/var/run/postgresql"]
+    assert postgres.exec_run([*as_superuser, "-c", "CREATE DATABASE attack"], user="postgres").exit_code == 0
+    try:
+        made = postgres.exec_run([*as_superuser, "-d", "attack", "-c", ATTACK_SQL], user="postgres")
+        assert made.exit_code == 0, made.output
+        dumped = postgres.exec_run(["pg_dump", "--host=/var/run/postgresql", "-Fc", "attack"], user="postgres",
+                                   demux=True)  # fmt: skip
+        assert dumped.exit_code == 0, dumped.output[1]
+    finally:
+        postgres.exec_run([*as_superuser, "-c", "DROP DATABASE IF EXISTS attack"], user="postgres")
+    good = tmp_path / "good.tar.gz"
+    assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
+    crafted = tmp_path / "crafted.tar.gz"
+    with tarfile.open(good) as source, tarfile.open(crafted, "w:gz") as target:
+        for member in source.getmembers():
+            content = source.extractfile(member).read() if member.isfile() else None
+            if member.name == "databases/postgres.dump":
+                content = dumped.output[0]
+                member.size = len(content)
+            target.addfile(member, io.BytesIO(content) if content is not None else None)
+
+    result = running.cli("restore", str(crafted), "--data-dir", str(running.data_dir), "--yes")
+    ran = postgres.exec_run(["test", "-e", "/tmp/run-by-a-backup"]).exit_code == 0
+    assert not ran, "the archive's SQL ran a program in the database container"
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert rows(running) == before
+    restored = running.cli("restore", str(good), "--data-dir", str(running.data_dir), "--yes")
+    assert restored.returncode == 0, restored.stderr  # the course's own backups still restore
+    assert rows(running) == before
+
+
 @pytest.mark.parametrize("kind", ["truncated", "foreign", "unsafe"])
 def test_a_corrupt_or_foreign_archive_is_refused_and_nothing_changes(running, tmp_path, kind):
     before = rows(running)
