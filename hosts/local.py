@@ -48,6 +48,8 @@ class ServiceStatus:
     state: str
     health: str
     memory_mib: float | None
+    # Restarts by the dashboard's healer, after the service stayed unhealthy.
+    healed: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def status() -> StackStatus:
         return StackStatus(recipe=None, url=None, services=[])
     labels = containers[0].labels
     services = [
-        ServiceStatus(name=service.name, state=service.state, health=service.health, memory_mib=service.memory_mib)
+        ServiceStatus(service.name, service.state, service.health, service.memory_mib, service.healed)
         for service in ServiceView(client, current_project()).services()
     ]
     return StackStatus(recipe=labels.get(RECIPE_LABEL), url=labels.get(URL_LABEL), services=services)

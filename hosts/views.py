@@ -31,5 +31,8 @@ def status_table(status: StackStatus) -> Table:
         table.add_column(column, justify="right" if column == "memory MiB" else "left")
     for service in status.services:
         memory = "-" if service.memory_mib is None else f"{service.memory_mib:.0f}"
-        table.add_row(service.name, service.state, service.health, memory)
+        health = service.health
+        if service.healed:
+            health += f", restarted {service.healed} times when unhealthy"
+        table.add_row(service.name, service.state, health, memory)
     return table

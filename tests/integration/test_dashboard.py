@@ -194,3 +194,24 @@ def _status(stack, path: str, password: str) -> int:
         return stack.get(path, stack.login(password)).status_code
     except requests.RequestException:
         return 0
+
+
+def test_a_hung_service_is_restarted_and_the_dashboard_and_status_say_so(running, engine):
+    jupyter = container_of(engine, running, "jupyter")
+    started = jupyter.attrs["State"]["StartedAt"]
+    # Freeze the server (every process but this shell's): it stays up, answers nothing, and never exits.
+    freeze = 'for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -STOP "$p"; done'
+    frozen = jupyter.exec_run(["bash", "-c", freeze], user="root")
+    assert frozen.exit_code == 0, frozen.output
+
+    def restarted() -> bool:
+        jupyter.reload()
+        return jupyter.attrs["State"]["StartedAt"] != started
+
+    assert wait_until(restarted, timeout=180, pause=2), "the hung server was never restarted"
+    listing = running.get("/dashboard/api/services", running.login()).json()
+    assert {service["name"]: service["healed"] for service in listing} == {"dashboard": 0, "gateway": 0, "jupyter": 1}
+    assert wait_until(lambda: running.get("/jupyter/api/status", running.login()).status_code == 200, timeout=120)
+    status = running.cli("status")
+    assert status.returncode == 0, status.stderr
+    assert "restarted 1 times when unhealthy" in status.stdout

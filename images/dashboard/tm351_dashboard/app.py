@@ -9,15 +9,19 @@ from __future__ import annotations
 import hmac
 import os
 import signal
+import socket
 import sys
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import bcrypt
 import docker
+import docker.errors
 from flask import Flask, Response, abort, jsonify, render_template, request
 
-from tm351_dashboard.services import ACTIONS, NotInProject, Refused, Stack
+from tm351_dashboard.services import ACTIONS, Healer, NotInProject, Refused, Stack
 
 PREFIX = "/dashboard"
 MAX_LOG_LINES = 2000
@@ -102,12 +106,23 @@ def _same_origin(origin: str | None, host: str) -> bool:
     return origin is None or urlsplit(origin).netloc == host
 
 
+def _heal_forever(healer: Healer, pause_s: float = 5) -> None:
+    while True:
+        try:
+            healer.check(time.monotonic())
+        except docker.errors.DockerException as error:  # the engine restarting: try again at the next round
+            print(f"healer: {error}", flush=True)
+        time.sleep(pause_s)
+
+
 def main() -> None:
     from waitress import serve
 
     # `docker stop` sends SIGTERM (through tini): leave cleanly, with status 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     stack = Stack(docker.from_env(), os.environ["TM351_PROJECT"])
+    healer = Healer(stack, float(os.environ.get("DASHBOARD_HEAL_AFTER_S", "60")), socket.gethostname())
+    threading.Thread(target=_heal_forever, args=(healer,), daemon=True).start()
     app = create_app(stack, Path(os.environ.get("DASHBOARD_PASSWORD_FILE", "/run/secrets/password")))
     serve(app, host="0.0.0.0", port=int(os.environ.get("DASHBOARD_PORT", "8000")), threads=4, ident="")  # noqa: S104
 

@@ -12,6 +12,10 @@ from docker.models.containers import Container
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ACTIONS = ("start", "stop", "restart")
+APP_LABEL = "org.tm351.app"
+# The app that heals the stack, and the mark its log gives each service it restarted.
+HEALER_APP = "dashboard"
+HEALED_MARK = "tm351-healed:"
 
 
 class NotInProject(LookupError):
@@ -32,6 +36,8 @@ class Service:
     uptime_s: int | None
     path: str | None
     essential: bool
+    # Restarts by the healer, after the service stayed unhealthy.
+    healed: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -43,8 +49,25 @@ class Stack:
         self.project = project
 
     def services(self) -> list[Service]:
-        containers = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
-        return sorted((_describe(container) for container in containers), key=lambda service: service.name)
+        containers = self._containers()
+        healed = self.healed_counts(containers)
+        described = (_describe(container, healed.get(_service_name(container), 0)) for container in containers)
+        return sorted(described, key=lambda service: service.name)
+
+    def healed_counts(self, containers: list[Container] | None = None) -> dict[str, int]:
+        """How often the healer restarted each service, from its own log (kept while its container is)."""
+        counts: dict[str, int] = {}
+        for container in containers if containers is not None else self._containers():
+            if container.labels.get(APP_LABEL) != HEALER_APP:
+                continue
+            for line in container.logs(tail=2000).decode("utf-8", errors="replace").splitlines():
+                if line.startswith(HEALED_MARK):
+                    name = line[len(HEALED_MARK) :].split()[0]
+                    counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def _containers(self) -> list[Container]:
+        return self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
 
     def host_memory_mib(self) -> int:
         return round(self.client.info()["MemTotal"] / 2**20)
@@ -75,7 +98,37 @@ class Stack:
         return found[0]
 
 
-def _describe(container: Container) -> Service:
+class Healer:
+    """Restarts a service that has stayed unhealthy this long: Docker marks it so, but restarts it only when it
+    exits, and a hung server does not exit. Each restart is a line of this app's log (HEALED_MARK)."""
+
+    def __init__(self, stack: Stack, after_s: float, own_id: str) -> None:
+        self.stack, self.after_s, self.own_id = stack, after_s, own_id
+        self.unhealthy_since: dict[str, float] = {}
+
+    def check(self, now: float) -> list[str]:
+        restarted = []
+        for container in self.stack._containers():
+            name = _service_name(container)
+            health = container.attrs["State"].get("Health", {}).get("Status")
+            if container.id.startswith(self.own_id) or container.status != "running" or health != "unhealthy":
+                self.unhealthy_since.pop(name, None)
+                continue
+            since = self.unhealthy_since.setdefault(name, now)
+            if now - since < self.after_s:
+                continue
+            print(f"{HEALED_MARK} {name} unhealthy for {now - since:.0f} s: restarted", flush=True)
+            container.restart()
+            self.unhealthy_since.pop(name, None)
+            restarted.append(name)
+        return restarted
+
+
+def _service_name(container: Container) -> str:
+    return container.labels.get(SERVICE_LABEL, container.name)
+
+
+def _describe(container: Container, healed: int = 0) -> Service:
     labels = container.labels
     state = container.attrs["State"]
     running = container.status == "running"
@@ -89,6 +142,7 @@ def _describe(container: Container) -> Service:
         uptime_s=_uptime_s(state["StartedAt"]) if running else None,
         path=labels.get("org.tm351.path") or None,
         essential=labels.get("org.tm351.essential") == "true",
+        healed=healed,
     )
 
 

@@ -47,7 +47,7 @@ function show(service) {
   state.textContent = service.state;
   state.className = `state state-${service.state}`;
   const health = tr.querySelector(".health");
-  health.textContent = service.health;
+  health.textContent = service.healed ? `${service.health}, restarted ${service.healed} times when unhealthy` : service.health;
   health.className = `health health-${service.health}`;
   tr.querySelector(".uptime").textContent = duration(service.uptime_s);
   const used = service.memory_mib ?? 0;
