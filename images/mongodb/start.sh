@@ -61,7 +61,7 @@ provision() {
     pid=$!
     # A stop signal now stops the private server first.
     trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" || true; rm -rf "$workdir"; exit 0' INT TERM
-    until private_mongosh --eval 'quit(db.adminCommand({ ping: 1 }).ok === 1 ? 0 : 1)' >/dev/null 2>&1; do
+    until timeout 3 mongodb-ping "$private_port" >/dev/null 2>&1; do
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid" || true
             rm -rf "$workdir"
