@@ -56,10 +56,19 @@ js_quote() {
     printf '"%s"' "${value//\"/\\\"}"
 }
 
-# mongosh as the service user, with a throw-away home ($workdir), against the private server.
+# mongosh as the service user, with a throw-away home ($workdir), against the private server. It shares
+# the app's memory limit with mongod, so it gives way (the kernel stops it first when the memory runs
+# out); npm's mongosh (on Debian's Node.js) also keeps its JavaScript heap small.
 private_mongosh() {
-    "${as_user[@]}" env HOME="$workdir" mongosh --quiet --norc \
-        "mongodb://127.0.0.1:$private_port/admin?serverSelectionTimeoutMS=2000" "$@"
+    local node_options=${NODE_OPTIONS:-}
+    if command -v node >/dev/null; then
+        node_options="--max-old-space-size=64 --max-semi-space-size=1"
+    fi
+    (
+        echo 1000 >/proc/self/oom_score_adj 2>/dev/null || true
+        exec "${as_user[@]}" env HOME="$workdir" NODE_OPTIONS="$node_options" mongosh --quiet --norc \
+            "mongodb://127.0.0.1:$private_port/admin?serverSelectionTimeoutMS=2000" "$@"
+    )
 }
 
 # Start the private server, run provision.js with the passwords put before it in a file that only
