@@ -26,10 +26,12 @@ def engine() -> docker.DockerClient:
 
 @pytest.fixture(scope="session")
 def built(engine) -> docker.models.images.Image:
-    """The images of the recipes built from Debian's archive and PyPI alone, built by the CLI as the course team
-    would (MongoDB and OpenRefine need upstream downloads: test_full_shelf.py builds those); returns jupyter's."""
+    """The images of the recipes built from Debian's archive and the package registries alone, built by the CLI as
+    the course team would (MongoDB from its repository, or from PyPI and npm where that cannot be reached; OpenRefine
+    needs an upstream download: test_full_shelf.py builds it); returns jupyter's."""
     shelf = load_shelf()
-    apps = dict.fromkeys(name for recipe in ("jupyter", "jupyter-postgres") for name in shelf.recipe(recipe).apps)
+    recipes = ("jupyter", "jupyter-postgres", "jupyter-mongo")
+    apps = dict.fromkeys(name for recipe in recipes for name in shelf.recipe(recipe).apps)
     result = run_cli("build", *apps)
     assert result.returncode == 0, result.stdout + result.stderr
     return engine.images.get(f"tm351/jupyter:{load_shelf().version}")

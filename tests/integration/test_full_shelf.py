@@ -1,5 +1,6 @@
-"""MongoDB and OpenRefine: their builds' failure messages here, and the apps themselves wherever their
-upstream downloads can be fetched, or are supplied with TM351_TEST_ARTIFACTS=DIR (passed as --artifacts)."""
+"""MongoDB and OpenRefine: their builds' messages when upstream servers cannot be reached, and the whole shelf
+wherever OpenRefine's upstream download can be fetched, or is supplied with TM351_TEST_ARTIFACTS=DIR (passed as
+--artifacts). MongoDB builds everywhere: from its repository, or from PyPI and npm where that cannot be reached."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ def artifact_options() -> list[str]:
 
 @pytest.fixture(scope="module")
 def upstream_images(built):
-    """mongodb and openrefine built for real, or every test that needs them skipped, saying why."""
-    result = run_cli("build", "mongodb", "openrefine", *artifact_options(), timeout=1800)
+    """openrefine built for real (mongodb is one of the images `built` makes), or every test that needs it skipped,
+    saying why."""
+    result = run_cli("build", "openrefine", *artifact_options(), timeout=1800)
     if result.returncode != 0:
         if "--artifacts" in result.stderr or "SHA-256" in result.stderr:
             pytest.skip(f"{UNREACHABLE}: {result.stderr.strip().splitlines()[-1]}")
@@ -43,14 +45,38 @@ def test_a_bad_openrefine_archive_stops_the_build_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_an_unreachable_mongodb_repository_stops_the_build_with_one_line():
-    result = run_cli("build", "mongodb", timeout=900)
+def test_an_unreachable_mongodb_repository_makes_the_build_say_so_and_use_the_registries(built, engine):
+    result = run_cli("build", "mongodb", timeout=1800)
+    assert result.returncode == 0, result.stdout + result.stderr
+    notices = [line for line in result.stderr.splitlines() if "cannot be reached" in line]
+    if not notices:
+        pytest.skip("MongoDB's key server and repository are reachable here, so the build has nothing to report")
+    assert len(notices) == 1, result.stderr
+    assert "MongoDB's repository cannot be reached" in notices[0]
+    assert "https://pgp.mongodb.com/server-8.0.asc" in notices[0]
+    assert "MongoDB 6.0" in notices[0]
+    assert "--source mongodb=pypi" in notices[0]
+    assert "Error" not in result.stderr
+    shelf = load_shelf()
+    labels = engine.images.get(shelf.app("mongodb").image_ref(shelf.version)).labels
+    assert (labels["org.tm351.mongodb.source"], labels["org.tm351.mongodb.series"]) == ("pypi", "6.0")
+
+
+def test_an_unreachable_mongodb_repository_stops_a_build_that_chose_it_with_one_line():
+    result = run_cli("build", "mongodb", "--source", "mongodb=repository", timeout=900)
     if result.returncode == 0:
         pytest.skip("MongoDB's key server and repository are reachable here, so the build has nothing to report")
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.stderr
     assert "https://pgp.mongodb.com/server-8.0.asc" in errors[0]
     assert "--artifacts" in errors[0]
+    assert "--source mongodb=pypi" in errors[0]
+
+
+def test_an_unknown_source_is_bad_input():
+    result = run_cli("build", "mongodb", "--source", "mongodb=github")
+    assert result.returncode == 2
+    assert "repository, pypi" in result.stderr
 
 
 def test_a_missing_artifacts_folder_is_bad_input(tmp_path):
