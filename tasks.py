@@ -208,12 +208,26 @@ def build(
     host: Annotated[
         bool, typer.Option("--host", help="Build the emulated Debian host (Vagrant's docker provider) instead.")
     ] = False,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            metavar="APP=SOURCE",
+            help="Build APP from this one of its sources (see compose/shelf.yaml), e.g. mongodb=pypi.",
+        ),
+    ] = None,
 ) -> None:
     """Build app images with BuildKit (cached: a rebuild with nothing changed is quick)."""
     from tm351vce.images.build import BuildOptions, build_apps, build_host_image
     from tm351vce.shelf.catalogue import load_shelf
 
-    options = BuildOptions(base_image, bootstrap_base, ca_cert, no_cache, artifacts)
+    sources = {}
+    for choice in source or []:
+        app_name, equals, source_name = choice.partition("=")
+        if not (equals and app_name and source_name):
+            raise UsageProblem(f"--source {choice}: write APP=SOURCE, e.g. --source mongodb=pypi.")
+        sources[app_name] = source_name
+    options = BuildOptions(base_image, bootstrap_base, ca_cert, no_cache, artifacts, sources)
     built = [build_host_image(load_shelf(), options)] if host else build_apps(load_shelf(), apps or [], options)
     out.print("Built " + ", ".join(built))
 

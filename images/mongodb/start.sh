@@ -23,6 +23,28 @@ if [ "${1:-}" != mongod ]; then
     # Any other command (a shell, mongosh...): run it as the service user, with nothing prepared.
     exec "${as_user[@]}" "$@"
 fi
+
+# MongoDB 5.0 and later are built for CPUs with AVX (x86-64) or ARMv8.2-A (arm64, which has the LSE
+# atomics): on an older CPU, or a VM that hides these features, mongod dies of an illegal instruction
+# with nothing in its log to say why. A CPU that reports no features at all is given the benefit of
+# the doubt.
+check_cpu() {
+    local line
+    case $(uname -m) in
+        x86_64)
+            line=$(grep -m 1 '^flags' /proc/cpuinfo 2>/dev/null) || return 0
+            [[ " ${line#*:} " == *" avx "* ]] || tm351_fail "this CPU has no AVX instructions, which MongoDB" \
+                "5.0 and later need on x86-64, so MongoDB cannot run on this machine (in a virtual machine, give" \
+                "it the host's CPU features, e.g. host CPU passthrough)" ;;
+        aarch64)
+            line=$(grep -m 1 '^Features' /proc/cpuinfo 2>/dev/null) || return 0
+            [[ " ${line#*:} " == *" atomics "* ]] || tm351_fail "this CPU is older than ARMv8.2-A, which" \
+                "MongoDB 5.0 and later need on arm64 (a Raspberry Pi 4 is, a Pi 5 is not), so MongoDB cannot" \
+                "run on this machine" ;;
+    esac
+}
+check_cpu
+
 shift  # what follows are extra mongod options, such as --verbose
 # A stop signal (tini passes it on to this script) before the server runs: stop once the command
 # under way has finished.
@@ -34,10 +56,19 @@ js_quote() {
     printf '"%s"' "${value//\"/\\\"}"
 }
 
-# mongosh as the service user, with a throw-away home ($workdir), against the private server.
+# mongosh as the service user, with a throw-away home ($workdir), against the private server. It shares
+# the app's memory limit with mongod, so it gives way (the kernel stops it first when the memory runs
+# out); npm's mongosh (on Debian's Node.js) also keeps its JavaScript heap small.
 private_mongosh() {
-    "${as_user[@]}" env HOME="$workdir" mongosh --quiet --norc \
-        "mongodb://127.0.0.1:$private_port/admin?serverSelectionTimeoutMS=2000" "$@"
+    local node_options=${NODE_OPTIONS:-}
+    if command -v node >/dev/null; then
+        node_options="--max-old-space-size=64 --max-semi-space-size=1"
+    fi
+    (
+        echo 1000 >/proc/self/oom_score_adj 2>/dev/null || true
+        exec "${as_user[@]}" env HOME="$workdir" NODE_OPTIONS="$node_options" mongosh --quiet --norc \
+            "mongodb://127.0.0.1:$private_port/admin?serverSelectionTimeoutMS=2000" "$@"
+    )
 }
 
 # Start the private server, run provision.js with the passwords put before it in a file that only
@@ -61,7 +92,7 @@ provision() {
     pid=$!
     # A stop signal now stops the private server first.
     trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" || true; rm -rf "$workdir"; exit 0' INT TERM
-    until private_mongosh --eval 'quit(db.adminCommand({ ping: 1 }).ok === 1 ? 0 : 1)' >/dev/null 2>&1; do
+    until timeout 3 mongodb-ping "$private_port" >/dev/null 2>&1; do
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid" || true
             rm -rf "$workdir"

