@@ -1,4 +1,4 @@
-"""Build the shelf's app images with BuildKit, through Compose v2 (the SDK's legacy builder has no secrets)."""
+"""Build the shelf's app images with BuildKit, through Compose v2 (the SDK's legacy builder has no `RUN --mount`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tm351vce.images.base import resolve_base_image
-from tm351vce.images.trust import merged_bundle, trusted_sources
+from tm351vce.images.trust import BUNDLE_NAME, merged_bundle, trusted_sources
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Shelf
 from tm351vce.shelf.constants import DEFAULT_BASE_IMAGE
@@ -114,9 +114,10 @@ def _build_stage(
 ) -> None:
     """One `compose build` of images that all build on the same parent image."""
     contexts = {
-        target.name: build_context(target.folder, workdir / target.name, options.artifacts) for target in targets
+        target.name: build_context(target.folder, workdir / target.name, options.artifacts, bundle)
+        for target in targets
     }
-    document = build_project(version, targets, build_args, bundle, contexts)
+    document = build_project(version, targets, build_args, contexts)
     finished = run_with_progress(
         [*compose_cli(), "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
         f"Building {', '.join(target.name for target in targets)} on {parent}",
@@ -134,10 +135,12 @@ def _build_stage(
         )
 
 
-def build_context(folder: Path, target: Path, artifacts: Path | None) -> Path:
-    """The image's folder, plus the shared download helper and, for images that take them, the user's artifacts."""
+def build_context(folder: Path, target: Path, artifacts: Path | None, ca_bundle: Path) -> Path:
+    """The image's folder, plus the shared download helper, the CA bundle the steps that download mount (never
+    copied into a layer) and, for images that take them, the user's artifacts."""
     shutil.copytree(folder, target, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
     shutil.copy2(FETCH_ARTIFACT, target / FETCH_ARTIFACT.name)
+    shutil.copyfile(ca_bundle, target / BUNDLE_NAME)
     if artifacts is not None and (target / "artifacts").is_dir():
         for item in artifacts.iterdir():
             if item.is_file():
@@ -154,7 +157,7 @@ def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | Non
 
 
 def build_project(
-    version: str, targets: list[BuildTarget], build_args: dict[str, str], ca_bundle: Path, contexts: dict[str, Path]
+    version: str, targets: list[BuildTarget], build_args: dict[str, str], contexts: dict[str, Path]
 ) -> dict[str, Any]:
     """A Compose project whose only job is to build these images."""
     services = {
@@ -163,7 +166,6 @@ def build_project(
             "build": {
                 "context": str(contexts[target.name]),
                 "args": build_args,
-                "secrets": ["cacert"],
                 "labels": {
                     "org.opencontainers.image.title": f"tm351-{target.name}",
                     "org.opencontainers.image.description": target.description,
@@ -174,7 +176,7 @@ def build_project(
         }
         for target in targets
     }
-    return {"name": "tm351-build", "services": services, "secrets": {"cacert": {"file": str(ca_bundle)}}}
+    return {"name": "tm351-build", "services": services}
 
 
 def _trust_bundle(workdir: Path, extra: Path | None) -> Path:

@@ -253,14 +253,9 @@ def built_from_artifacts(request, foundation, engine, tmp_path) -> Iterator[tupl
     shelf = load_shelf()
     project = f"tm351-test-{uuid.uuid4().hex[:8]}"
     target = BuildTarget(name, f"{project}/{name}:artifacts", shelf.app(name).build_dir, "stand-in")
-    context = build_context(target.folder, tmp_path / "context", artifacts)
-    document = build_project(
-        shelf.version,
-        [target],
-        {"BASE_IMAGE": foundation, "FOUNDATION_IMAGE": foundation, **build_args},
-        Path(certifi.where()),
-        {name: context},
-    )
+    context = build_context(target.folder, tmp_path / "context", artifacts, Path(certifi.where()))
+    build_args = {"BASE_IMAGE": foundation, "FOUNDATION_IMAGE": foundation, **build_args}
+    document = build_project(shelf.version, [target], build_args, {name: context})
     document["name"] = project
     try:
         result = subprocess.run(
