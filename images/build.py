@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tm351vce.images.base import resolve_base_image
+from tm351vce.images.base import NeedsRoot, resolve_base_image
 from tm351vce.images.trust import BUNDLE_NAME, merged_bundle, trusted_sources
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Shelf
@@ -54,9 +54,10 @@ class BuildTarget:
 
 def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> list[str]:
     """Build the named apps (all when none are named); returns the image references built."""
+    names = list(names)
     apps = [shelf.app(name) for name in names] or list(shelf.apps.values())
     targets = [BuildTarget(app.name, app.image_ref(shelf.version), app.build_dir, app.description) for app in apps]
-    return _build(shelf.version, targets, options)
+    return _build(shelf.version, targets, options, build_command(names, options))
 
 
 def foundation_image_ref(version: str) -> str:
@@ -71,7 +72,7 @@ def build_host_image(shelf: Shelf, options: BuildOptions) -> str:
     """The emulated Debian host (systemd and cloud-init in a container) that Vagrant's docker provider boots."""
     description = "A fresh Debian 12 host: systemd, cloud-init"
     target = BuildTarget("host", host_image_ref(shelf), HOST_BUILD_DIR, description, on_foundation=False)
-    return _build(shelf.version, [target], options)[0]
+    return _build(shelf.version, [target], options, build_command(["--host"], options))[0]
 
 
 def ensure_host_image(shelf: Shelf) -> str:
@@ -81,12 +82,29 @@ def ensure_host_image(shelf: Shelf) -> str:
     return host_image_ref(shelf)
 
 
-def _build(version: str, targets: list[BuildTarget], options: BuildOptions) -> list[str]:
+def build_command(args: Iterable[str], options: BuildOptions) -> list[str]:
+    """The `build` command line that makes the same images with the same options: the one to run as root when
+    only root can make the base image (paths absolute, as sudo may start elsewhere)."""
+    command = ["build", *args]
+    if options.base_image != DEFAULT_BASE_IMAGE:
+        command += ["--base-image", options.base_image]
+    if options.bootstrap_base:
+        command.append("--bootstrap-base")
+    if options.ca_cert is not None:
+        command += ["--ca-cert", str(options.ca_cert.absolute())]
+    if options.artifacts is not None:
+        command += ["--artifacts", str(options.artifacts.absolute())]
+    if options.no_cache:
+        command.append("--no-cache")
+    return command
+
+
+def _build(version: str, targets: list[BuildTarget], options: BuildOptions, as_root_build: list[str]) -> list[str]:
     if options.ca_cert is not None and not options.ca_cert.is_file():
         raise UsageProblem(f"--ca-cert {options.ca_cert}: no such file; give the path of a PEM CA bundle.")
     if options.artifacts is not None and not options.artifacts.is_dir():
         raise UsageProblem(f"--artifacts {options.artifacts}: no such folder; give the folder holding the downloads.")
-    base_image = resolve_base_image(docker_client(), options.base_image, options.bootstrap_base, LOG_DIR)
+    base_image = resolve_base_image(docker_client(), options.base_image, options.bootstrap_base, LOG_DIR, as_root_build)
     on_base = [target for target in targets if not target.on_foundation]
     on_foundation = [target for target in targets if target.on_foundation]
     build_args = {"BASE_IMAGE": base_image}
@@ -153,7 +171,10 @@ def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | Non
     missing = [app.name for app in apps if not image_present(docker_client(), app.image_ref(shelf.version))]
     if missing:
         console.print(f"Images not built yet: {', '.join(missing)}; building them first.")
-        build_apps(shelf, missing, options or BuildOptions())
+        try:
+            build_apps(shelf, missing, options or BuildOptions())
+        except NeedsRoot as problem:
+            raise NeedsRoot(f"{problem} Then run this command again.") from None
 
 
 def build_project(

@@ -11,9 +11,13 @@ import sys
 SYSTEM_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 
 
+def system_path() -> str:
+    """PATH with the system folders after it: tools such as debootstrap run chroot and mount by name."""
+    return os.pathsep.join([os.environ.get("PATH", os.defpath), *SYSTEM_DIRS])
+
+
 def find_tool(name: str) -> str | None:
-    path = os.pathsep.join([os.environ.get("PATH", os.defpath), *SYSTEM_DIRS])
-    return shutil.which(name, path=path)
+    return shutil.which(name, path=system_path())
 
 
 def as_root(*args: str) -> str:
