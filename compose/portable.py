@@ -2,7 +2,7 @@
 by registry digest, settings from a .env file, and the install's secrets made by the project itself.
 
 On first start a one-shot `secrets` service writes each missing secret into the student folder's
-`.tm351/` (mode 0600, for the folder's owner: the same layout `python tasks.py up` uses), then gives
+`.tm351/` (mode 0600, for the folder's owner: the same layout `python3 tasks.py up` uses), then gives
 each app only its own secrets, in a volume of its own mounted at /run/secrets.
 """
 

@@ -45,7 +45,7 @@ class StudentFolder:
             return path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             raise UsageProblem(
-                f"No {name} in {self.secrets_dir}: start the stack once with `python tasks.py up`"
+                f"No {name} in {self.secrets_dir}: start the stack once with `python3 tasks.py up`"
                 " (with the same --data-dir) to generate it."
             ) from None
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Put back an archive that backup.sh wrote, read from standard input, for `python tasks.py restore`:
+# Put back an archive that backup.sh wrote, read from standard input, for `python3 tasks.py restore`:
 # docker compose exec -T mongodb restore.sh < FILE
 # Every collection in the archive replaces the one of the same name (--drop); collections that are
 # not in the archive are kept. The users are not restored: they come from the secrets (start.sh).

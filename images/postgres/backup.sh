@@ -1,5 +1,5 @@
 #!/bin/bash
 # Write the tm351 database to standard output as a pg_dump archive (custom format), for
-# `python tasks.py backup`: docker compose exec -T -u postgres postgres backup.sh > FILE
+# `python3 tasks.py backup`: docker compose exec -T -u postgres postgres backup.sh > FILE
 set -euo pipefail
 exec pg_dump --host=/var/run/postgresql --no-password --dbname=tm351 --format=custom

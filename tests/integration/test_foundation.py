@@ -200,7 +200,7 @@ def test_a_short_secret_stops_the_start_with_one_line(engine, foundation, tmp_pa
 
 
 # Artifacts: the images that take them are built here from stand-ins (the real downloads are unreachable),
-# through the same build contexts as `python tasks.py build --artifacts DIR`, and every layer is listed.
+# through the same build contexts as `python3 tasks.py build --artifacts DIR`, and every layer is listed.
 
 
 def fake_openrefine(folder: Path) -> dict[str, str]:
