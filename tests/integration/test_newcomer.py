@@ -215,6 +215,8 @@ def _start(machine: Machine, start: str, outputs: list[str]) -> Run:
     machine.timings[f"`{named[1]}`"] = as_root.seconds
     outputs.append(as_root.output)
     assert as_root.returncode == 0, as_root.output[-5000:]
+    root_owned = machine.root(f"find /home/{USER} -user root").output.split()
+    assert root_owned == [], f"the root build left files in the newcomer's home that they cannot change: {root_owned}"
     again = machine.as_user(start, timeout=1200)
     machine.timings[f"`{start}`, again"] = again.seconds
     outputs.append(again.output)
