@@ -4,6 +4,8 @@ The machine is the emulated Debian host (images/host) with an engine of its own 
 only what the README's Prerequisites name from Debian's archive, a normal user in the `docker` group gets a clone
 of this checkout's HEAD, and runs the README's "Start it" line, then its test line (restricted to the fast tests:
 the whole suite inside would run it twice). The lines are read from README.md, so a change there is tested here.
+The machine trusts the CAs of the one that built its image (images/host), as an institution's machines trust its
+network's: where TLS is inspected, that is what lets its pip reach PyPI.
 """
 
 from __future__ import annotations
