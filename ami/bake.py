@@ -80,7 +80,7 @@ def check_options(session_region: str, options: BakeOptions) -> None:
     if not options.registry:
         raise UsageProblem(
             "bake needs --registry: the instance pulls the images by digest; push them first with "
-            "`python tasks.py push --registry HOST[:PORT]/NAMESPACE`."
+            "`python3 tasks.py push --registry HOST[:PORT]/NAMESPACE`."
         )
     for region in options.copy_to:
         if not _REGION.match(region):

@@ -25,7 +25,7 @@ class AwsHost(Host):
     where = "an AWS instance"
 
     def password_command(self) -> str:
-        return f"python tasks.py password --provider aws --student {student_commands.student_id(self.student)}"
+        return f"python3 tasks.py password --provider aws --student {student_commands.student_id(self.student)}"
 
     def up(self, recipe: Recipe | None) -> Started:
         recipe = recipe or self.shelf.default_recipe
@@ -34,7 +34,7 @@ class AwsHost(Host):
         if not self.options.wait:
             note = (
                 f"Running: {record.url or 'its address'} answers once the stack has started (a few minutes); "
-                "`python tasks.py status --provider aws` shows the certificate's fingerprint when it is ready."
+                "`python3 tasks.py status --provider aws` shows the certificate's fingerprint when it is ready."
             )
             return Started(record.url, [note], ready=False)
         notes = []
@@ -48,12 +48,12 @@ class AwsHost(Host):
     def status(self) -> Report:
         cloud = student_commands.status(self.region, self.student)
         if cloud is None:
-            return Report(None, "No instance: start one with `python tasks.py up --provider aws`.")
+            return Report(None, "No instance: start one with `python3 tasks.py up --provider aws`.")
         return Report(cloud.as_dict(), cloud_status_table(cloud))
 
     def stop(self) -> str:
         instance_id = student_commands.stop(self.region, self.student)
-        return f"Stopping {instance_id}; its disk is kept. `python tasks.py up --provider aws` starts it again."
+        return f"Stopping {instance_id}; its disk is kept. `python3 tasks.py up --provider aws` starts it again."
 
     def down(self, purge: bool, confirm: Confirm) -> str:
         question = "Terminate the instance? The notebooks, data and databases on it are lost for good."

@@ -111,7 +111,7 @@ class StudentInstances:
         if not images:
             raise UsageProblem(
                 f"No AMI of recipe {recipe.name} is baked in {self.region}: the course team bakes one with "
-                f"`python tasks.py bake {recipe.name} --region {self.region}`, or give one with --ami ami-…."
+                f"`python3 tasks.py bake {recipe.name} --region {self.region}`, or give one with --ami ami-…."
             )
         return max(images, key=lambda image: (image.get("CreationDate", ""), image.get("Name", "")))
 
@@ -355,7 +355,7 @@ class StudentInstances:
         if instance is None:
             raise UsageProblem(
                 f"No instance of student {student} in {self.region}: "
-                "start one with `python tasks.py up --provider aws`."
+                "start one with `python3 tasks.py up --provider aws`."
             )
         return instance
 

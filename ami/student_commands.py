@@ -213,6 +213,6 @@ def _waited(call: Callable[[], T], doing: str) -> T:
         raise OperationFailed(str(problem)) from None
     except (WaitTimedOut, WaitFailed) as problem:
         raise OperationFailed(
-            f"{problem}. The instance is kept: `python tasks.py status --provider aws` shows how it is doing, "
+            f"{problem}. The instance is kept: `python3 tasks.py status --provider aws` shows how it is doing, "
             "and `up --provider aws` again waits again."
         ) from None

@@ -51,7 +51,7 @@ class Flavour:
     routes_inline: bool = True
 
 
-# `python tasks.py up` on this machine.
+# `python3 tasks.py up` on this machine.
 LOCAL = Flavour("local", Ports.ON_ADDRESS, SecretDelivery.FILES, Users.THIS_MACHINE, Limits.COMPOSE,
                 folder_from_settings=False)  # fmt: skip
 # A provisioned VM or instance: the project is rendered elsewhere, the host's ids come from its .env file.

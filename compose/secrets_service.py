@@ -1,7 +1,7 @@
 """The one-shot service that makes a portable install's secrets on its first start.
 
 It writes each missing secret into the student folder's `.tm351/` (mode 0600, for the folder's owner: the
-same layout `python tasks.py up` uses), then gives each app only its own secrets, in a volume of its own
+same layout `python3 tasks.py up` uses), then gives each app only its own secrets, in a volume of its own
 that the app mounts at /run/secrets.
 """
 

@@ -100,7 +100,7 @@ def restore(
     if missing:
         raise UsageProblem(
             f"The backup holds the databases of {', '.join(missing)}, which are not running: start a recipe with "
-            f"{', '.join(missing)} (python tasks.py up RECIPE), then restore again."
+            f"{', '.join(missing)} (python3 tasks.py up RECIPE), then restore again."
         )
     overwritten = [name for name in members if name.startswith("files/") and (folder_root / name[6:]).is_file()]
     if overwritten or manifest.databases:
@@ -191,7 +191,7 @@ def _refuse_if_databases_are_stopped(shelf: Shelf, running: dict[str, tuple[str,
         if app.backup and holds_data and app.name not in running:
             raise UsageProblem(
                 f"The {app.name} database is not running, so it cannot be dumped: start the stack "
-                "(python tasks.py up RECIPE), then back up again."
+                "(python3 tasks.py up RECIPE), then back up again."
             )
 
 

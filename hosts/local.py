@@ -135,7 +135,7 @@ def logs(app: str | None, lines: int, follow: bool) -> int:
     project = current_project()
     services = sorted({container.labels.get(SERVICE_LABEL, "") for container in project_containers(client, project)})
     if not services:
-        raise UsageProblem("The stack is not running, so there are no logs: start it with `python tasks.py up`.")
+        raise UsageProblem("The stack is not running, so there are no logs: start it with `python3 tasks.py up`.")
     if app is not None and app not in services:
         raise UsageProblem(f"No service '{app}' in the running stack: choose one of {', '.join(services)}.")
     command = [
@@ -221,7 +221,7 @@ def _wait_until_healthy(containers: list[Container], timeout_s: float) -> None:
             if health == "healthy":
                 break
             if time.monotonic() > deadline:
-                raise OperationFailed(f"{container.name} is {health} after a restart; see `python tasks.py logs`.")
+                raise OperationFailed(f"{container.name} is {health} after a restart; see `python3 tasks.py logs`.")
             time.sleep(0.2)
 
 
@@ -296,7 +296,7 @@ def _start_failure(client: docker.DockerClient, project: str, recipe: str, compo
     names = ", ".join(container.labels.get(SERVICE_LABEL, container.name) for container in failing) or "none started"
     return OperationFailed(
         f"Recipe {recipe} did not become healthy (services: {names}), so the stack was stopped; "
-        "`python tasks.py logs` shows more, `python tasks.py up` tries again.",
+        "`python3 tasks.py logs` shows more, `python3 tasks.py up` tries again.",
         "\n".join(sections),
     )
 
@@ -313,7 +313,7 @@ class LocalHost(Host):
     where = "this machine"
 
     def password_command(self) -> str:
-        return "python tasks.py password" + (f" --data-dir {self.data_dir}" if self.data_dir else "")
+        return "python3 tasks.py password" + (f" --data-dir {self.data_dir}" if self.data_dir else "")
 
     def up(self, recipe: Recipe | None) -> Started:
         chosen = recipe or self.shelf.default_recipe
@@ -321,7 +321,7 @@ class LocalHost(Host):
 
     def status(self) -> Report:
         current = status()
-        idle = "The stack is not running: start it with `python tasks.py up`."
+        idle = "The stack is not running: start it with `python3 tasks.py up`."
         return Report(current.as_dict(), status_table(current) if current.services else idle)
 
     def stop(self) -> str:

@@ -77,14 +77,14 @@ class StudentFolder:
             descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             raise UsageProblem(
-                f"No {name} in {self.secrets_dir}: start the stack once with `python tasks.py up`"
+                f"No {name} in {self.secrets_dir}: start the stack once with `python3 tasks.py up`"
                 " (with the same --data-dir) to generate it."
             ) from None
         with os.fdopen(descriptor, encoding="utf-8") as secret_file:
             value = secret_file.read().strip()
         if not value:
             raise UsageProblem(
-                f"{path} is empty: delete it (`rm {path}`) and run `python tasks.py up` to make a new {name}."
+                f"{path} is empty: delete it (`rm {path}`) and run `python3 tasks.py up` to make a new {name}."
             )
         return value
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import docker
@@ -15,7 +16,7 @@ from tm351vce.shelf.constants import DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, DEBI
 from tm351vce.shelf.engine import image_present
 from tm351vce.shelf.errors import OperationFailed, UsageProblem
 from tm351vce.shelf.progress import console, run_with_progress
-from tm351vce.shelf.tools import as_root, find_tool
+from tm351vce.shelf.tools import as_root, find_tool, system_path
 
 # The tag names the recipe's revision, so a changed recipe makes a new image rather than reusing an old one.
 BOOTSTRAPPED_BASE_IMAGE = "tm351/debian-base:bookworm-r3"
@@ -36,10 +37,17 @@ Dir::Cache::srcpkgcache "";
 """
 
 
-def resolve_base_image(client: docker.DockerClient, requested: str, bootstrap: bool, log_dir: Path) -> str:
-    """The base image to build on: the requested one if present or pullable, else one made by debootstrap."""
+class NeedsRoot(UsageProblem):
+    """Only root can make the base image: the message names the build to run as root."""
+
+
+def resolve_base_image(
+    client: docker.DockerClient, requested: str, bootstrap: bool, log_dir: Path, as_root_build: Sequence[str]
+) -> str:
+    """The base image to build on: the requested one if present or pullable, else one made by debootstrap.
+    as_root_build: the command line (`build ...`) to name when only root can make it."""
     if bootstrap:
-        return bootstrapped_base_image(client, log_dir)
+        return bootstrapped_base_image(client, log_dir, as_root_build)
     if image_present(client, requested):
         return requested
     try:
@@ -52,10 +60,10 @@ def resolve_base_image(client: docker.DockerClient, requested: str, bootstrap: b
             f"[yellow]Could not pull {requested}[/yellow] ({reason.splitlines()[0][:160]}); "
             "making a Debian base image from Debian's archive instead (--bootstrap-base)."
         )
-    return bootstrapped_base_image(client, log_dir)
+    return bootstrapped_base_image(client, log_dir, as_root_build)
 
 
-def bootstrapped_base_image(client: docker.DockerClient, log_dir: Path) -> str:
+def bootstrapped_base_image(client: docker.DockerClient, log_dir: Path, as_root_build: Sequence[str]) -> str:
     if image_present(client, BOOTSTRAPPED_BASE_IMAGE):
         console.print(f"Using the Debian base image made earlier from Debian's archive: {BOOTSTRAPPED_BASE_IMAGE}")
         return BOOTSTRAPPED_BASE_IMAGE
@@ -63,12 +71,13 @@ def bootstrapped_base_image(client: docker.DockerClient, log_dir: Path) -> str:
     if debootstrap is None:
         raise UsageProblem(
             "debootstrap is not installed, so no base image can be made from Debian's archive: "
-            "install it (`sudo apt-get install debootstrap`) or pass --base-image IMAGE that your engine can pull."
+            "install it (`sudo apt-get install debootstrap`), or build on an image your engine can pull with "
+            "`build --base-image IMAGE`."
         )
     if hasattr(os, "geteuid") and os.geteuid() != 0:
-        raise UsageProblem(
-            f"Making a base image with debootstrap needs root: run the build once as `{as_root('build')}`, "
-            "or pass --base-image IMAGE that your engine can pull."
+        raise NeedsRoot(
+            f"Making a base image with debootstrap needs root, once: run `{as_root(*as_root_build)}` (it makes the "
+            "base image and builds on it), or build on an image your engine can pull with `build --base-image IMAGE`."
         )
     with tempfile.TemporaryDirectory(prefix="tm351-rootfs-") as workdir:
         rootfs = Path(workdir) / "rootfs"
@@ -76,6 +85,7 @@ def bootstrapped_base_image(client: docker.DockerClient, log_dir: Path) -> str:
             [debootstrap, "--variant=minbase", DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR],
             f"Making {BOOTSTRAPPED_BASE_IMAGE} from Debian's archive (debootstrap)",
             log_dir / "debootstrap.log",
+            env={**os.environ, "PATH": system_path()},
         )
         if not finished.ok:
             raise OperationFailed(

@@ -1,4 +1,4 @@
-"""Build the shelf's app images with BuildKit, through Compose v2 (the SDK's legacy builder has no secrets)."""
+"""Build the shelf's app images with BuildKit, through Compose v2 (the SDK's legacy builder has no `RUN --mount`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 
 from rich.markup import escape
 
-from tm351vce.images.base import resolve_base_image
-from tm351vce.images.trust import merged_bundle, trusted_sources
+from tm351vce.images.base import NeedsRoot, resolve_base_image
+from tm351vce.images.trust import BUNDLE_NAME, merged_bundle, trusted_sources
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, BuildSource, Shelf
 from tm351vce.shelf.constants import DEFAULT_BASE_IMAGE
@@ -76,6 +76,7 @@ class BuildTarget:
 
 def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> list[str]:
     """Build the named apps (all when none are named); returns the image references built."""
+    names = list(names)
     apps = [shelf.app(name) for name in names] or list(shelf.apps.values())
     for name in options.sources:
         shelf.app(name)
@@ -90,7 +91,7 @@ def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> lis
         )
         for app in apps
     ]
-    return _build(shelf.version, targets, options)
+    return _build(shelf.version, targets, options, build_command(names, options))
 
 
 def chosen_sources(app: App, chosen: str | None) -> tuple[BuildSource, ...]:
@@ -119,7 +120,7 @@ def build_host_image(shelf: Shelf, options: BuildOptions) -> str:
     """The emulated Debian host (systemd and cloud-init in a container) that Vagrant's docker provider boots."""
     description = "A fresh Debian 12 host: systemd, cloud-init"
     target = BuildTarget("host", host_image_ref(shelf), HOST_BUILD_DIR, description, on_foundation=False)
-    return _build(shelf.version, [target], options)[0]
+    return _build(shelf.version, [target], options, build_command(["--host"], options))[0]
 
 
 def ensure_host_image(shelf: Shelf) -> str:
@@ -129,12 +130,31 @@ def ensure_host_image(shelf: Shelf) -> str:
     return host_image_ref(shelf)
 
 
-def _build(version: str, targets: list[BuildTarget], options: BuildOptions) -> list[str]:
+def build_command(args: Iterable[str], options: BuildOptions) -> list[str]:
+    """The `build` command line that makes the same images with the same options: the one to run as root when
+    only root can make the base image (paths absolute, as sudo may start elsewhere)."""
+    command = ["build", *args]
+    if options.base_image != DEFAULT_BASE_IMAGE:
+        command += ["--base-image", options.base_image]
+    if options.bootstrap_base:
+        command.append("--bootstrap-base")
+    if options.ca_cert is not None:
+        command += ["--ca-cert", str(options.ca_cert.absolute())]
+    if options.artifacts is not None:
+        command += ["--artifacts", str(options.artifacts.absolute())]
+    for app, source in options.sources.items():
+        command += ["--source", f"{app}={source}"]
+    if options.no_cache:
+        command.append("--no-cache")
+    return command
+
+
+def _build(version: str, targets: list[BuildTarget], options: BuildOptions, as_root_build: list[str]) -> list[str]:
     if options.ca_cert is not None and not options.ca_cert.is_file():
         raise UsageProblem(f"--ca-cert {options.ca_cert}: no such file; give the path of a PEM CA bundle.")
     if options.artifacts is not None and not options.artifacts.is_dir():
         raise UsageProblem(f"--artifacts {options.artifacts}: no such folder; give the folder holding the downloads.")
-    base_image = resolve_base_image(docker_client(), options.base_image, options.bootstrap_base, LOG_DIR)
+    base_image = resolve_base_image(docker_client(), options.base_image, options.bootstrap_base, LOG_DIR, as_root_build)
     on_base = [target for target in targets if not target.on_foundation]
     on_foundation = [target for target in targets if target.on_foundation]
     build_args = {"BASE_IMAGE": base_image}
@@ -163,10 +183,11 @@ def _build_stage(
     """One `compose build` of images that all build on the same parent image; an image whose source cannot be
     reached is built again from its next source (as a base image that cannot be pulled is made instead)."""
     contexts = {
-        target.name: build_context(target.folder, workdir / target.name, options.artifacts) for target in targets
+        target.name: build_context(target.folder, workdir / target.name, options.artifacts, bundle)
+        for target in targets
     }
     while True:
-        document = build_project(version, targets, build_args, bundle, contexts)
+        document = build_project(version, targets, build_args, contexts)
         finished = run_with_progress(
             [*compose_cli(), "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
             f"Building {', '.join(target.title for target in targets)} on {parent}",
@@ -212,10 +233,12 @@ def fall_back(targets: list[BuildTarget], unreachable: list[str]) -> list[BuildT
     return again if moved else None
 
 
-def build_context(folder: Path, target: Path, artifacts: Path | None) -> Path:
-    """The image's folder, plus the shared download helper and, for images that take them, the user's artifacts."""
+def build_context(folder: Path, target: Path, artifacts: Path | None, ca_bundle: Path) -> Path:
+    """The image's folder, plus the shared download helper, the CA bundle the steps that download mount (never
+    copied into a layer) and, for images that take them, the user's artifacts."""
     shutil.copytree(folder, target, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
     shutil.copy2(FETCH_ARTIFACT, target / FETCH_ARTIFACT.name)
+    shutil.copyfile(ca_bundle, target / BUNDLE_NAME)
     if artifacts is not None and (target / "artifacts").is_dir():
         for item in artifacts.iterdir():
             if item.is_file():
@@ -228,11 +251,14 @@ def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | Non
     missing = [app.name for app in apps if not image_present(docker_client(), app.image_ref(shelf.version))]
     if missing:
         console.print(f"Images not built yet: {', '.join(missing)}; building them first.")
-        build_apps(shelf, missing, options or BuildOptions())
+        try:
+            build_apps(shelf, missing, options or BuildOptions())
+        except NeedsRoot as problem:
+            raise NeedsRoot(f"{problem} Then run this command again.") from None
 
 
 def build_project(
-    version: str, targets: list[BuildTarget], build_args: dict[str, str], ca_bundle: Path, contexts: dict[str, Path]
+    version: str, targets: list[BuildTarget], build_args: dict[str, str], contexts: dict[str, Path]
 ) -> dict[str, Any]:
     """A Compose project whose only job is to build these images."""
     services = {
@@ -241,7 +267,6 @@ def build_project(
             "build": {
                 "context": str(contexts[target.name]),
                 "args": {**build_args, **target.build_args},
-                "secrets": ["cacert"],
                 "labels": {
                     "org.opencontainers.image.title": f"tm351-{target.name}",
                     "org.opencontainers.image.description": target.labelled_description,
@@ -252,7 +277,7 @@ def build_project(
         }
         for target in targets
     }
-    return {"name": "tm351-build", "services": services, "secrets": {"cacert": {"file": str(ca_bundle)}}}
+    return {"name": "tm351-build", "services": services}
 
 
 def _trust_bundle(workdir: Path, extra: Path | None) -> Path:

@@ -47,7 +47,7 @@ def push_images(shelf: Shelf, apps: Iterable[App], registry: str, lock: Path | N
     missing = [app.name for app in apps if not image_present(client, app.image_ref(shelf.version))]
     if missing:
         raise UsageProblem(
-            f"Not built yet: {', '.join(missing)}; build them first with `python tasks.py build {' '.join(missing)}`."
+            f"Not built yet: {', '.join(missing)}; build them first with `python3 tasks.py build {' '.join(missing)}`."
         )
     docker_cli = shutil.which("docker")
     if docker_cli is None:
@@ -78,7 +78,7 @@ def pinned_images(shelf: Shelf, apps: Iterable[App], registry: str, lock: Path |
         if name not in known:
             raise UsageProblem(
                 f"No digest recorded for {name} in {lock}: push it first with "
-                f"`python tasks.py push {app.name} --registry {registry}`."
+                f"`python3 tasks.py push {app.name} --registry {registry}`."
             )
         images[app.name] = known[name]
     return images
@@ -90,7 +90,7 @@ def _digest_reference(repo_digests: list[str], name: str) -> str:
         found_repository, _, digest = entry.partition("@")
         if found_repository == repository:
             return f"{name}@{digest}"
-    raise OperationFailed(f"The registry gave no digest for {name}; push it again with `python tasks.py push`.")
+    raise OperationFailed(f"The registry gave no digest for {name}; push it again with `python3 tasks.py push`.")
 
 
 def _read(lock: Path) -> dict[str, str]:

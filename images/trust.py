@@ -1,4 +1,8 @@
-"""The CA bundle a build trusts, passed to BuildKit as one secret: each certificate once, within BuildKit's limit."""
+"""The CA bundle a build trusts: pip's CAs, the host's and the user's --ca-cert, each certificate once.
+
+The build steps that download bind-mount it from their build context (images/build.py), so it has no size limit
+(BuildKit's secrets stop at 500 KiB) and no layer keeps it.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ import certifi
 
 from tm351vce.shelf.errors import UsageProblem
 
-# BuildKit refuses a secret larger than this ("secret cacert too big. max size 500KiB").
-SECRET_LIMIT = 500 * 1024
+# The bundle's name in every build context, and where the Dockerfiles mount it for the steps that download.
+BUNDLE_NAME = "ca-bundle.pem"
+BUNDLE_MOUNT = "/run/tm351-ca-bundle.pem"
 _CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
 
 
@@ -28,8 +33,8 @@ def trusted_sources(extra: Path | None) -> list[Path]:
 
 
 def merged_bundle(sources: Iterable[Path], extra: Path | None = None) -> str:
-    """Every distinct certificate of the sources, once: bundles overlap (pip's and the host's are mostly the same
-    CAs, and a user's --ca-cert is often the whole system bundle), which is what pushes them past the limit."""
+    """Every distinct certificate of the sources, once, in the order first seen: pip's and the host's bundles are
+    mostly the same CAs, and a user's --ca-cert is often the whole system bundle."""
     seen: set[str] = set()
     kept: list[str] = []
     for source in sources:
@@ -41,11 +46,4 @@ def merged_bundle(sources: Iterable[Path], extra: Path | None = None) -> str:
             if key not in seen:
                 seen.add(key)
                 kept.append(block.strip())
-    bundle = "\n".join(kept) + "\n"
-    size = len(bundle.encode())
-    if size > SECRET_LIMIT:
-        raise UsageProblem(
-            f"The build would trust {len(kept)} distinct CA certificates ({size // 1024} KiB), more than BuildKit "
-            f"passes to a build ({SECRET_LIMIT // 1024} KiB): give --ca-cert only the CAs your network adds."
-        )
-    return bundle
+    return "\n".join(kept) + "\n"

@@ -25,7 +25,8 @@ def run_in_own_environment(script: str, missing: str) -> NoReturn:
     if not python.exists():
         _say(f"First run: making the toolkit's Python environment in {ENVIRONMENT} (once; about a minute).")
         try:
-            venv.EnvBuilder(with_pip=True, clear=True).create(ENVIRONMENT)
+            # Linked to its Python as `python3 -m venv` makes it: the README's test line runs that on this folder.
+            venv.EnvBuilder(with_pip=True, clear=True, symlinks=os.name != "nt").create(ENVIRONMENT)
         except (subprocess.CalledProcessError, OSError):
             _refuse(
                 "Python cannot make a virtual environment here (its venv module or ensurepip is missing): install "

@@ -38,6 +38,7 @@ def run_with_progress(
     summarise: Callable[[str], str | None] = lambda line: line,
     tail_lines: int = 30,
     cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Finished:
     """Run command, showing title and the latest summarised output line with the time spent."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +59,7 @@ def run_with_progress(
             text=True,
             errors="replace",
             cwd=cwd,
+            env=env,
         )
         if process.stdin is not None and stdin_text is not None:
             process.stdin.write(stdin_text)

@@ -15,7 +15,7 @@ from tests.helpers.suite import (  # noqa: F401 - the suite's hooks, found here 
 
 @pytest.fixture
 def cli():
-    """`python tasks.py ARGS` in a new process, as a user runs it."""
+    """`python3 tasks.py ARGS` in a new process, as a user runs it."""
     return run_cli
 
 

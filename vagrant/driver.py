@@ -112,7 +112,7 @@ def _check_same_source(folder: Path, provider: Provider, source: str) -> None:
     if before != source:
         raise UsageProblem(
             f"{folder} holds a {provider.value} machine made from {before}, not {source}. Keep its databases with "
-            f"`python tasks.py backup --provider vagrant --vm {provider.value}`, then run `vagrant destroy` in "
+            f"`python3 tasks.py backup --provider vagrant --vm {provider.value}`, then run `vagrant destroy` in "
             "that folder (your student folder is kept), and try again."
         )
 
@@ -121,7 +121,7 @@ def vagrant_up(shelf: Shelf, recipe: Recipe | None, asked: Machine, out_dir: Pat
     """Write the machine's folder, bring it up with Vagrant and wait until the gateway answers; returns the URL."""
     vm = asked.provider
     if vm is Provider.aws:
-        raise UsageProblem("--vm aws is not for students: use `python tasks.py up --provider aws`.")
+        raise UsageProblem("--vm aws is not for students: use `python3 tasks.py up --provider aws`.")
     vagrant = _vagrant_cli()
     folder = out_dir or machine_dir(vm)
     machine = write_machine(shelf, recipe, asked, folder)
@@ -207,7 +207,7 @@ def machine_folder(vm: Provider, given: Path | None = None) -> Path:
         folder = machine_dir(vm)
     if not (folder / "Vagrantfile").is_file():
         raise UsageProblem(
-            f"No Vagrant machine in {folder}: start one with `python tasks.py up --provider vagrant`, "
+            f"No Vagrant machine in {folder}: start one with `python3 tasks.py up --provider vagrant`, "
             "or give the folder of yours with --vagrant-dir."
         )
     return folder

@@ -26,7 +26,7 @@ class VagrantHost(Host):
         return f"a Vagrant machine ({self.vm.value})"
 
     def password_command(self) -> str:
-        return f"python tasks.py password --provider vagrant --vm {self.vm.value}"
+        return f"python3 tasks.py password --provider vagrant --vm {self.vm.value}"
 
     def up(self, recipe: Recipe | None) -> Started:
         asked = Machine(self.vm, self.data_dir, self.port, box=self.box, emulated=self.emulated)

@@ -87,7 +87,7 @@ def _name_in_catalogue(url: str, provider: str) -> str:
         has = ", ".join(sorted(str(each) for each in offered)) or "none"
         raise UsageProblem(
             f"The catalogue {url} has no {provider} box (it has: {has}); "
-            f"build one with `python tasks.py vm-release --format {provider}`."
+            f"build one with `python3 tasks.py vm-release --format {provider}`."
         )
     return name
 

@@ -70,7 +70,7 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
     if provider is Provider.aws and not options.settings.images:
         raise UsageProblem("--provider aws needs --registry: an instance pulls the images, it cannot load them.")
     if provider is Provider.aws and not options.aws.ami:
-        raise UsageProblem("--provider aws needs --ami: a Debian 12 AMI id, or one baked by `python tasks.py bake`.")
+        raise UsageProblem("--provider aws needs --ami: a Debian 12 AMI id, or one baked by `python3 tasks.py bake`.")
     out_dir = options.out_dir.absolute()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageProblem(f"-o {out_dir} is a file: give a folder for the Vagrantfile.")

@@ -1,7 +1,7 @@
 #!/bin/bash
 # fetch-artifact.sh NAME URL SHA256 DEST: put the file at URL at DEST, checked against its SHA-256.
 # Build step, shared by the images that download a release archive. A file of the same name in the
-# artifacts folder ($TM351_ARTIFACTS_DIR, default /tmp/artifacts: what `python tasks.py build
+# artifacts folder ($TM351_ARTIFACTS_DIR, default /tmp/artifacts: what `python3 tasks.py build
 # --artifacts DIR` supplies) is used instead of a download. Downloads trust $CURL_CA_BUNDLE if set.
 # On any failure: exactly one line starting "tm351-artifact-error: " on stderr (the builder shows it
 # to the user), nothing at DEST, exit status 1.
@@ -19,7 +19,7 @@ partial=$dest.partial
 curl_log=$dest.curl-log
 
 offline_fix="download $file yourself (or copy it from a machine that can), then run"
-offline_fix+=" \`python tasks.py build --artifacts DIR\` with DIR holding $file"
+offline_fix+=" \`python3 tasks.py build --artifacts DIR\` with DIR holding $file"
 
 # One line on stderr: what went wrong ($1) with NAME and its URL, and the fix ($2, default: offline_fix).
 fail() {

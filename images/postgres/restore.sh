@@ -1,6 +1,6 @@
 #!/bin/bash
 # Replace the tm351 database with an archive that backup.sh wrote, read from standard input, for
-# `python tasks.py restore`: docker compose exec -T -u root postgres restore.sh < FILE
+# `python3 tasks.py restore`: docker compose exec -T -u root postgres restore.sh < FILE
 # The archive goes into a new database first; only once all of it is in is that swapped for tm351
 # (in one transaction), so a failed restore leaves tm351 as it was. Sessions on tm351 are ended.
 # The archive's own SQL runs as the course's role tm351, never as a superuser: a backup from elsewhere can do

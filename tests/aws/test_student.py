@@ -161,7 +161,7 @@ def test_bad_input_is_refused_with_the_fix_before_anything_is_made(aws, argument
 def test_without_a_baked_ami_it_says_how_to_bake_one(aws):
     result = up(aws, "--allow-cidr", CIDR)
     assert result.returncode == 2
-    assert "python tasks.py bake jupyter" in result.stderr
+    assert "python3 tasks.py bake jupyter" in result.stderr
 
 
 def test_the_whole_shelf_fits_a_t3_small_and_the_newest_bake_is_chosen(aws):

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 900, stdin: str | None = None
 ) -> subprocess.CompletedProcess:
-    """Run `python tasks.py ARGS` from the repository root; returns the CompletedProcess."""
+    """Run `python3 tasks.py ARGS` from the repository root; returns the CompletedProcess."""
     return subprocess.run(
         [sys.executable, "tasks.py", *args],
         cwd=REPO,

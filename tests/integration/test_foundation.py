@@ -200,7 +200,7 @@ def test_a_short_secret_stops_the_start_with_one_line(engine, foundation, tmp_pa
 
 
 # Artifacts: the images that take them are built here from stand-ins (the real downloads are unreachable),
-# through the same build contexts as `python tasks.py build --artifacts DIR`, and every layer is listed.
+# through the same build contexts as `python3 tasks.py build --artifacts DIR`, and every layer is listed.
 
 
 def fake_openrefine(folder: Path) -> dict[str, str]:
@@ -252,14 +252,9 @@ def built_from_artifacts(request, foundation, engine, tmp_path) -> Iterator[tupl
     shelf = load_shelf()
     project = f"tm351-test-{uuid.uuid4().hex[:8]}"
     target = BuildTarget(name, f"{project}/{name}:artifacts", shelf.app(name).build_dir, "stand-in")
-    context = build_context(target.folder, tmp_path / "context", artifacts)
-    document = build_project(
-        shelf.version,
-        [target],
-        {"BASE_IMAGE": foundation, "FOUNDATION_IMAGE": foundation, **build_args},
-        Path(certifi.where()),
-        {name: context},
-    )
+    context = build_context(target.folder, tmp_path / "context", artifacts, Path(certifi.where()))
+    build_args = {"BASE_IMAGE": foundation, "FOUNDATION_IMAGE": foundation, **build_args}
+    document = build_project(shelf.version, [target], build_args, {name: context})
     document["name"] = project
     try:
         result = subprocess.run(

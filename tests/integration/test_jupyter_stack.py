@@ -30,7 +30,7 @@ def running(built, stack):
     assert result.returncode == 0, result.stdout + result.stderr
     stack.seconds_to_healthy = time.monotonic() - started
     assert stack.url("/jupyter/") in result.stdout
-    assert "python tasks.py password" in result.stdout
+    assert "python3 tasks.py password" in result.stdout
     return stack
 
 

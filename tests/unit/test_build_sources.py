@@ -79,7 +79,7 @@ def test_a_chosen_source_is_the_only_one_tried_and_an_unknown_one_is_bad_input()
 def test_each_image_gets_its_source_s_build_arguments_and_description(tmp_path):
     targets = [target(sources=(PYPI,)), target("gateway", sources=())]
     contexts = {"mongodb": tmp_path, "gateway": tmp_path}
-    document = build_project("1.0.0", targets, {"FOUNDATION_IMAGE": "f"}, tmp_path / "ca.pem", contexts)
+    document = build_project("1.0.0", targets, {"FOUNDATION_IMAGE": "f"}, contexts)
     mongodb, gateway = (document["services"][name]["build"] for name in ("mongodb", "gateway"))
     assert mongodb["args"] == {"FOUNDATION_IMAGE": "f", "MONGODB_SOURCE": "pypi"}
     assert gateway["args"] == {"FOUNDATION_IMAGE": "f"}

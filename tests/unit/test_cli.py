@@ -75,7 +75,7 @@ def test_status_without_engine_exits_2(cli_in_process, tmp_path):
 def test_password_before_first_up_says_what_to_do(cli_in_process, tmp_path):
     result = cli_in_process("password", "--data-dir", str(tmp_path))
     assert result.returncode == 2
-    assert "python tasks.py up" in result.stderr
+    assert "python3 tasks.py up" in result.stderr
 
 
 def test_bad_port_is_refused_by_the_parser(cli_in_process):

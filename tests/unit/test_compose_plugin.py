@@ -92,3 +92,14 @@ def test_the_root_command_names_the_running_interpreter(monkeypatch):
 
     monkeypatch.setattr(sys, "argv", ["/srv/checkout/tasks.py"])
     assert as_root("build") == f"sudo {sys.executable} /srv/checkout/tasks.py build"
+
+
+def test_the_root_command_of_the_installed_program_is_that_program(monkeypatch, tmp_path):
+    import sys
+
+    program = tmp_path / "bin" / "tm351"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(program)])
+    assert as_root("build") == f"sudo {program} build"

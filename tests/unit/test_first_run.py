@@ -28,3 +28,9 @@ def test_a_bare_python_makes_the_environment_once_and_runs_the_command(tmp_path)
 
     again = subprocess.run(command, cwd=checkout, capture_output=True, text=True, check=False, timeout=600)
     assert again.returncode == 0 and "making the toolkit's Python environment" not in again.stderr
+
+    # The README's test line then runs `python3 -m venv .venv` on the same folder: nothing to redo or copy over.
+    remade = subprocess.run(
+        [str(bare / "bin" / "python"), "-m", "venv", ".venv"], cwd=checkout, capture_output=True, text=True, check=False
+    )
+    assert remade.returncode == 0 and "Unable to symlink" not in remade.stdout + remade.stderr, remade.stderr

@@ -48,7 +48,7 @@ def test_the_base_host_refuses_with_the_uniform_message():
 
 
 def test_the_password_hint_names_the_host():
-    assert LocalHost(SHELF).password_command() == "python tasks.py password"
+    assert LocalHost(SHELF).password_command() == "python3 tasks.py password"
     assert "--provider vagrant --vm docker" in VagrantHost(SHELF, Provider.docker).password_command()
     assert "--provider aws --student ann" in AwsHost(SHELF, student="ann").password_command()
 

@@ -1,4 +1,4 @@
-"""`pip install .` gives a `tm351` command that is the same app as `python tasks.py`, with its files."""
+"""`pip install .` gives a `tm351` command that is the same app as `python3 tasks.py`, with its files."""
 
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ def test_images_pinned_by_digest_reach_the_host_with_their_registry_ca(tmp_path)
 
 
 def test_an_unpushed_image_names_the_push_command(tmp_path):
-    with pytest.raises(UsageProblem, match=r"python tasks\.py push gateway --registry"):
+    with pytest.raises(UsageProblem, match=r"python3 tasks\.py push gateway --registry"):
         pinned_images(SHELF, SHELF.apps_of(SHELF.recipe("jupyter")), REGISTRY, tmp_path / "none.json")
 
 

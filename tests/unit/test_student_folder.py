@@ -101,7 +101,7 @@ def test_an_empty_secret_says_how_to_make_a_new_one(tmp_path):
     folder = StudentFolder(tmp_path / "TM351VCE")
     folder.prepare([], ["password"])
     folder.secret_path("password").write_text("")
-    with pytest.raises(UsageProblem, match=r"is empty: delete it .*python tasks.py up"):
+    with pytest.raises(UsageProblem, match=r"is empty: delete it .*python3 tasks.py up"):
         folder.read_secret("password")
 
 
