@@ -221,13 +221,7 @@ def _extract_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Pat
     source = archive.extractfile(member)
     if source is None:
         return
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.with_name(target.name + ".partial").touch()
-    except OSError as error:
-        raise UsageProblem(
-            f"Cannot write the backup to {target}: {error.strerror}: choose a folder you can write with -o."
-        ) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.restoring")
     with partial.open("wb") as sink:
         while chunk := source.read(1 << 20):

@@ -165,6 +165,7 @@ def test_backup_purge_up_restore_gives_the_same_rows_and_files(running, tmp_path
     assert rows(running) == "[('M269', 30), ('TM351', 30)]"
     assert (running.data_dir / "data" / "grades.csv").read_text() == "code,grade\nTM351,85\n"
     assert (running.data_dir / "notebooks" / "work.ipynb").read_text() == '{"cells": []}'
+    assert not [path for path in running.data_dir.rglob("*") if path.name.endswith((".partial", ".restoring"))]
 
 
 # A database whose restore runs a server program: a check constraint calls a function that does it for any row
