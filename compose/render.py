@@ -214,7 +214,8 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
     if ports:
         service["ports"] = ports
     mounts = [_mount(volume.kind, volume.source, volume.target, options) for volume in app.volumes]
-    mounts += [_secrets_mask(volume.target) for volume in app.volumes if _holds_secrets_folder(volume)]
+    if _secrets_in_student_folder(options):
+        mounts += [_secrets_mask(volume.target) for volume in app.volumes if _holds_secrets_folder(volume)]
     if app.docker_access:
         # Only this app gets the socket: it runs as the host user, through the socket's own group.
         mounts.append({"type": "bind", "source": str(options.docker_socket), "target": "/var/run/docker.sock"})
@@ -309,6 +310,13 @@ def _mount(kind: VolumeKind, source: str, target: str, options: StackOptions) ->
     if kind is VolumeKind.STUDENT_DATA:
         return {"type": "bind", "source": str((options.data_dir / source).absolute()), "target": target}
     return {"type": "volume", "source": source, "target": target}
+
+
+def _secrets_in_student_folder(options: StackOptions) -> bool:
+    """This machine's install and a published folder keep the secrets in .tm351/; a provisioned host keeps them
+    apart (secrets_root), and a Swarm in the operator's ./secrets/."""
+    delivery = options.flavour.secrets
+    return delivery is SecretDelivery.MADE_ON_START or (delivery is SecretDelivery.FILES and not options.secrets_root)
 
 
 def _holds_secrets_folder(volume: Volume) -> bool:

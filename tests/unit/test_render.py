@@ -144,6 +144,11 @@ def test_the_install_secrets_folder_is_hidden_from_the_container_that_mounts_the
         {"type": "tmpfs", "target": "/srv/TM351VCE/.tm351", "read_only": True, "tmpfs": {"size": 4096}}
     ]
     assert not any(masks[name] for name in masks if name != "jupyter")  # the others see no more than a subfolder
+    for flavour, secrets_root, masked in [(PORTABLE, None, True), (HOST, Path("/opt/tm351/secrets"), False),
+                                          (SWARM, None, False)]:  # fmt: skip
+        options = StackOptions(Path("/srv/TM351VCE"), 1, "127.0.0.1", secrets_root=secrets_root, flavour=flavour)
+        jupyter = render_compose(load_shelf(), load_shelf().recipe("jupyter"), options)["services"]["jupyter"]
+        assert any(mount["type"] == "tmpfs" for mount in jupyter["volumes"]) == masked, flavour.name
 
 
 def test_every_container_has_a_process_limit_and_a_rotated_log():
