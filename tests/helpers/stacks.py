@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +56,23 @@ class Stack:
     def get(self, path: str, headers: dict[str, str] | None = None) -> requests.Response:
         return requests.get(self.url(path), headers=headers or {}, timeout=10)
 
+    def health(self) -> dict[str, str]:
+        """Each service's health as `status --json` reports it."""
+        status = json.loads(self.cli("status", "--json").stdout)
+        return {service["name"]: service["health"] for service in status["services"]}
+
     def run(self, code: str) -> Execution:
         """Run code in a new kernel, through the gateway, as the logged-in student."""
         return execute(self.url("/jupyter/"), self.login(), code)
+
+
+def openrefine_version(stack: Stack) -> dict[str, str]:
+    """OpenRefine's page and version answer at /openrefine/ with the login, and only with it."""
+    assert stack.get("/openrefine/").status_code == 401
+    page = stack.get("/openrefine/", stack.login())
+    assert page.status_code == 200
+    assert "<title>OpenRefine</title>" in page.text
+    return stack.get("/openrefine/command/core/get-version", stack.login()).json()
 
 
 def remove_project(client: docker.DockerClient, project: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 from tests.helpers.cli import run_cli
 from tests.helpers.net import free_port
 from tests.helpers.stacks import Stack, remove_project
+from tm351vce.images.build import host_image_ref
 from tm351vce.shelf.catalogue import load_shelf
 
 
@@ -45,3 +46,11 @@ def stack(engine, tmp_path_factory) -> Iterator[Stack]:
         yield installed
     finally:
         remove_project(engine, project)
+
+
+@pytest.fixture(scope="module")
+def host_image(engine) -> str:
+    """The emulated Debian host's image, built by the CLI as a user would (cached: quick when nothing changed)."""
+    result = run_cli("build", "--host")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return host_image_ref(load_shelf())

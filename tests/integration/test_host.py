@@ -29,7 +29,6 @@ from tests.helpers.cli import run_cli
 from tests.helpers.jupyter_kernel import browser_session
 from tests.helpers.net import free_port, wait_until
 from tm351vce.ami.student import gateway_health
-from tm351vce.images.build import host_image_ref
 from tm351vce.provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
 from tm351vce.provision.instance import InstanceConfig, hash_password, instance_env, instance_user_data
 from tm351vce.provision.tls import FingerprintMismatch, fingerprint_from_console, normalise_fingerprint, pinned_get
@@ -52,14 +51,6 @@ class Registry:
     @property
     def env(self) -> dict[str, str]:
         return {"XDG_CACHE_HOME": str(self.cache)}
-
-
-@pytest.fixture(scope="module")
-def host_image(engine) -> str:
-    """Built by the CLI as a user would (cached: quick when nothing changed)."""
-    result = run_cli("build", "--host")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return host_image_ref(load_shelf())
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import REPO, run_cli
+from tests.helpers.cli import REPO
 from tests.helpers.net import wait_until
-from tm351vce.images.build import host_image_ref
 from tm351vce.provision.emulated_host import ENGINE_TARGET, HOST_CONTAINER_ARGS, SEED_TARGET, nocloud_meta_data
-from tm351vce.shelf.catalogue import load_shelf
 
 # Nothing cached: debootstrap, Debian's packages and PyPI's, all from the network, on the machine's own engine.
 pytestmark = [pytest.mark.slow, pytest.mark.needs("git")]
@@ -95,13 +93,6 @@ class Machine:
         auth = f"-u {shlex.quote(':'.join(login))} " if login else ""
         done = self.root(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 {auth}{shlex.quote(url)}")
         return done.output.strip()
-
-
-@pytest.fixture(scope="module")
-def host_image(engine) -> str:
-    built = run_cli("build", "--host")
-    assert built.returncode == 0, built.stdout + built.stderr
-    return host_image_ref(load_shelf())
 
 
 @pytest.fixture(scope="module")

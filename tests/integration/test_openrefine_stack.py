@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.helpers.cli import run_cli
-from tests.helpers.stacks import Stack
+from tests.helpers.stacks import Stack, openrefine_version
 from tm351vce.shelf.catalogue import load_shelf
 
 RECIPE = "openrefine"
@@ -61,11 +61,7 @@ def rows(stack: Stack, session: requests.Session, project: str) -> list[list[str
 
 
 def test_openrefine_from_debian_is_served_under_its_path_behind_the_login(running):
-    assert running.get("/openrefine/").status_code == 401
-    page = running.get("/openrefine/", running.login())
-    assert page.status_code == 200
-    assert "<title>OpenRefine</title>" in page.text
-    version = running.get("/openrefine/command/core/get-version", running.login()).json()
+    version = openrefine_version(running)
     assert version["version"].startswith("3.6."), version
     assert version["display_new_version_notice"] == "false"
 

@@ -54,13 +54,7 @@ def rows(stack: Stack) -> str:
 
 
 def test_postgres_is_healthy_and_not_published(running, engine):
-    status = json.loads(running.cli("status", "--json").stdout)
-    assert {service["name"]: service["health"] for service in status["services"]} == {
-        "dashboard": "healthy",
-        "gateway": "healthy",
-        "jupyter": "healthy",
-        "postgres": "healthy",
-    }
+    assert running.health() == dict.fromkeys(("dashboard", "gateway", "jupyter", "postgres"), "healthy")
     (postgres,) = engine.containers.list(
         filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=postgres"]}
     )
