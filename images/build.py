@@ -281,7 +281,7 @@ def build_project(
 
 
 def _trust_bundle(workdir: Path, extra: Path | None) -> Path:
-    bundle = workdir / "ca-bundle.pem"
+    bundle = workdir / BUNDLE_NAME
     bundle.write_text(merged_bundle(trusted_sources(extra), extra), encoding="utf-8")
     return bundle
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +20,7 @@ import requests
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from tests.helpers.jupyter_kernel import browser_session
-from tests.helpers.net import free_port, wait_until
+from tests.helpers.net import free_port, serving, wait_until
 from tests.helpers.stacks import Stack
 
 pytestmark = pytest.mark.needs("chromium")
@@ -88,7 +87,9 @@ def student(running, browser) -> Iterator[BrowserContext]:
     context.close()
 
 
-def serve(page: str) -> tuple[ThreadingHTTPServer, str]:
+def attacker_site(page: str) -> ThreadingHTTPServer:
+    """A site on another loopback port that serves the attack page."""
+
     class AttackerSite(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             body = page.encode()
@@ -101,9 +102,7 @@ def serve(page: str) -> tuple[ThreadingHTTPServer, str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), AttackerSite)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}/"
+    return ThreadingHTTPServer(("127.0.0.1", free_port()), AttackerSite)
 
 
 def test_a_page_on_another_origin_cannot_use_the_cached_login(running, student):
@@ -117,15 +116,12 @@ def test_a_page_on_another_origin_cannot_use_the_cached_login(running, student):
 
     page = ATTACK_PAGE.format(stack=running.url("").rstrip("/"), package=PLANTED_PACKAGE,
                               terminal=terminal.json()["name"])  # fmt: skip
-    server, attacker = serve(page)
-    try:
+    with serving(attacker_site(page)) as server:
         visit = student.new_page()
-        visit.goto(attacker)
+        visit.goto(f"http://127.0.0.1:{server.server_port}/")
         assert wait_until(lambda: len(visit.title().split()) == 5, timeout=60), visit.title()
         time.sleep(3)  # anything the requests set going (a terminal's command, pip) has time to show
         title = visit.title()
-    finally:
-        server.shutdown()
 
     assert set(notebooks.iterdir()) == files_before, "a cross-site form post created a file"
     assert not (running.data_dir / "typed-by-a-web-page").exists(), "a cross-site websocket typed in a terminal"

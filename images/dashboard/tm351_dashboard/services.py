@@ -49,7 +49,7 @@ class Stack:
         self.project = project
 
     def services(self) -> list[Service]:
-        containers = self._containers()
+        containers = self.containers()
         healed = self.healed_counts(containers)
         described = (_describe(container, healed.get(_service_name(container), 0)) for container in containers)
         return sorted(described, key=lambda service: service.name)
@@ -57,7 +57,7 @@ class Stack:
     def healed_counts(self, containers: list[Container] | None = None) -> dict[str, int]:
         """How often the healer restarted each service, from its own log (kept while its container is)."""
         counts: dict[str, int] = {}
-        for container in containers if containers is not None else self._containers():
+        for container in containers if containers is not None else self.containers():
             if container.labels.get(APP_LABEL) != HEALER_APP:
                 continue
             for line in container.logs(tail=2000).decode("utf-8", errors="replace").splitlines():
@@ -66,7 +66,7 @@ class Stack:
                     counts[name] = counts.get(name, 0) + 1
         return counts
 
-    def _containers(self) -> list[Container]:
+    def containers(self) -> list[Container]:
         return self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
 
     def host_memory_mib(self) -> int:
@@ -108,7 +108,7 @@ class Healer:
 
     def check(self, now: float) -> list[str]:
         restarted = []
-        for container in self.stack._containers():
+        for container in self.stack.containers():
             name = _service_name(container)
             health = container.attrs["State"].get("Health", {}).get("Status")
             if container.id.startswith(self.own_id) or container.status != "running" or health != "unhealthy":
