@@ -23,6 +23,10 @@ else
     hash=$(openssl passwd -6 -stdin < "$password_file")
 fi
 printf '%s:%s\n' "$GATEWAY_USER" "$hash" > "$out/htpasswd"
+# The login as the browser sends it, when the gateway knows the password itself (the login's throttle lets it
+# pass unthrottled).
+known_login=
+[ "$hash" = "$stored" ] || known_login="Basic $(printf '%s:%s' "$GATEWAY_USER" "$stored" | base64 -w0)"
 
 # The server's listen directives: plain HTTP, or HTTPS with a second server on the plain port that only
 # redirects (and serves ACME's HTTP challenge), so the login never crosses the network in the clear.
@@ -66,10 +70,12 @@ fi
 # header of its own that the app reads (images/gateway/routes.conf.j2); on that app's route the token is a
 # login too ("Authorization: token ..." or ?token=), as a script that was given it sends it.
 : > "$out/maps.conf"
+tokens=()
 for secret in "$secrets"/*; do
     name=$(basename "$secret")
     [ "$name" = password ] && continue
     token=$(tr -d '[:space:]' < "$secret")
+    tokens+=("$token")
     # An nginx variable, read where the route sets the login header.
     printf 'set $%s "%s";\n' "tm351_token_$name" "$token" > "$out/token-$name.conf"
     cat >> "$out/maps.conf" <<MAPS
@@ -83,6 +89,34 @@ map \$arg_token \$tm351_realm_$name {
 }
 MAPS
 done
+
+# The login's throttle (nginx.conf): a request passes unthrottled when it carries a login this gateway knows to be
+# right (the password, an app token, or the cookie the gateway gives with every answer to a logged-in request);
+# every other request counts against its client's address. The cookie is new at every start.
+cookie=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+secure=
+[ "${GATEWAY_TLS:-off}" = on ] && secure="; Secure"
+known_headers=${known_login:+"    \"$known_login\" \"\";"$'\n'}
+known_arguments=
+for token in "${tokens[@]}"; do
+    known_headers+="    \"token $token\" \"\";"$'\n'
+    known_arguments+="    \"$token\" \"\";"$'\n'
+done
+cat > "$out/throttle.conf" <<MAPS
+map \$host \$tm351_login_cookie {
+    default "tm351_login=$cookie; Path=/; HttpOnly; SameSite=Strict$secure";
+}
+map \$cookie_tm351_login \$tm351_unknown_cookie {
+    default \$binary_remote_addr;
+    "$cookie" "";
+}
+map \$http_authorization \$tm351_unknown_header {
+    default \$tm351_unknown_cookie;
+$known_headers}
+map \$arg_token \$tm351_unknown_login {
+    default \$tm351_unknown_header;
+$known_arguments}
+MAPS
 chown -R www-data:www-data "$out"
 # nginx reopens /dev/stdout for its access log: let the unprivileged user open the container's log pipe.
 chown --dereference www-data /proc/self/fd/1 /proc/self/fd/2

@@ -79,6 +79,31 @@ def test_login_is_required_for_everything_but_health(running):
     assert home.url == running.url("/jupyter/lab")
 
 
+def test_wrong_logins_are_throttled_but_the_right_one_and_a_logged_in_browser_pass(running, engine):
+    """A brute force from one client: a burst of tries, then 429 until it slows down, and no flood in the log."""
+    started = time.monotonic()
+    statuses = [running.get("/jupyter/api/contents", running.login(f"guess-{n}")).status_code for n in range(80)]
+    elapsed = time.monotonic() - started
+    assert set(statuses) == {401, 429}, statuses
+    assert statuses.count(401) <= 20 + 2 * elapsed + 1, (statuses, elapsed)
+    assert running.get("/jupyter/api/contents", running.login()).status_code == 200  # the student still gets in
+    browser = requests.Session()  # keeps the cookie a logged-in answer carries, as a browser does
+    assert browser.get(running.url("/jupyter/lab"), headers=running.login(), timeout=10).status_code == 200
+    throttled = requests.get(running.url("/jupyter/lab"), timeout=10)
+    assert throttled.status_code == 429 and "Too many wrong logins" in throttled.text
+    assert "tm351_login" not in throttled.headers.get("Set-Cookie", "")
+    assert "tm351_login" not in requests.get(running.url("/healthz"), timeout=10).headers.get("Set-Cookie", "")
+    assert browser.get(running.url("/jupyter/lab"), timeout=10).status_code != 429
+    (gateway,) = engine.containers.list(
+        filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=gateway"]}
+    )
+    assert '" 429 ' not in gateway.logs().decode(errors="replace")
+    deadline = time.monotonic() + 30
+    while running.get("/jupyter/api/contents", running.login("one-more-guess")).status_code == 429:
+        assert time.monotonic() < deadline, "still throttled 30 s after the brute force stopped"
+        time.sleep(1)
+
+
 def test_jupyter_keeps_its_own_token(running):
     """Without the gateway's token header, Jupyter itself refuses: it is not reachable without it."""
     code = (
