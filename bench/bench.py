@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Measure a recipe: cold build, no-op rebuild, `up` to healthy, idle memory per service, image sizes.
+"""Measure a recipe: cold build, no-op rebuild, `up` to healthy, idle memory per service, image sizes, and the
+memory with course-sized notebook sessions running (tests/helpers/course_kernel.py).
 
-    python bench/bench.py [RECIPE] [--idle-seconds N]
+    python bench/bench.py [RECIPE] [--idle-seconds N] [--kernels N] [--no-cold-build]
 
 Runs in a Compose project of its own (tm351-bench) on a free port with a throw-away student folder,
 and removes it afterwards. The cold build rebuilds every step (--no-cache) on the base image in use.
@@ -10,6 +11,7 @@ and removes it afterwards. The cold build rebuilds every step (--no-cache) on th
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import socket
@@ -22,6 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.helpers.course_kernel import COURSE_SESSION  # noqa: E402
+from tests.helpers.jupyter_kernel import execute  # noqa: E402
 from tm351vce.shelf.catalogue import load_shelf  # noqa: E402
 from tm351vce.shelf.engine import docker_client  # noqa: E402
 
@@ -45,17 +49,35 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def service_memory() -> dict[str, float | None]:
+    """Each running service's memory in MiB, as `status --json` reports it."""
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "tasks.py", "status", "--json"],
+            cwd=REPO,
+            env={**os.environ, "TM351_PROJECT": PROJECT},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    return {service["name"]: service["memory_mib"] for service in status["services"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe", nargs="?")
     parser.add_argument("--idle-seconds", type=float, default=20, help="wait before reading idle memory")
+    parser.add_argument("--kernels", type=int, default=1, help="course-sized sessions to run, one after another")
+    parser.add_argument("--no-cold-build", action="store_true", help="skip the --no-cache build (minutes)")
     arguments = parser.parse_args()
     shelf = load_shelf()
     recipe = shelf.recipe(arguments.recipe)
     apps = recipe.apps
     figures: dict[str, object] = {"recipe": recipe.name, "version": shelf.version}
 
-    figures["cold_build_s"] = round(cli("build", *apps, "--no-cache"), 1)
+    if not arguments.no_cold_build:
+        figures["cold_build_s"] = round(cli("build", *apps, "--no-cache"), 1)
     figures["noop_rebuild_s"] = round(cli("build", *apps), 1)
     client = docker_client()
     figures["image_size_mb"] = {
@@ -64,24 +86,26 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tm351-bench-") as data_dir:
         try:
-            figures["up_to_healthy_s"] = round(
-                cli("up", recipe.name, "--data-dir", data_dir, "--port", str(free_port())), 1
-            )
+            port = free_port()
+            figures["up_to_healthy_s"] = round(cli("up", recipe.name, "--data-dir", data_dir, "--port", str(port)), 1)
             time.sleep(arguments.idle_seconds)
-            status = json.loads(
-                subprocess.run(
-                    [sys.executable, "tasks.py", "status", "--json"],
-                    cwd=REPO,
-                    env={**os.environ, "TM351_PROJECT": PROJECT},
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )
-            memory = {service["name"]: service["memory_mib"] for service in status["services"]}
+            memory = service_memory()
             figures["idle_memory_mib"] = memory
             figures["idle_memory_total_mib"] = round(sum(value or 0 for value in memory.values()), 1)
             figures["memory_budget_mib"] = shelf.memory_mib(recipe)
+            if "jupyter" in apps:
+                login = base64.b64encode(
+                    f"student:{(Path(data_dir) / '.tm351' / 'password').read_text().strip()}".encode()
+                )
+                for count in range(1, arguments.kernels + 1):
+                    session = execute(f"http://127.0.0.1:{port}/jupyter/", {"Authorization": f"Basic {login.decode()}"},
+                                      COURSE_SESSION, timeout=300, keep=True)  # fmt: skip
+                    if session.status != "ok":
+                        sys.exit(f"course session {count} failed: {session.errors}")
+                    time.sleep(5)
+                    memory = service_memory()
+                    figures[f"with_{count}_kernels_memory_mib"] = memory
+                    figures[f"with_{count}_kernels_total_mib"] = round(sum(value or 0 for value in memory.values()), 1)
         finally:
             cli("down", "--purge", "--yes")
 

@@ -32,8 +32,10 @@ def browser_session(base_url: str, headers: dict[str, str] | None = None, auth: 
     return session
 
 
-def execute(base_url: str, headers: dict[str, str], code: str, timeout: float = 120) -> Execution:
-    """base_url like http://127.0.0.1:35180/jupyter/; headers carry the login (the gateway's or Jupyter's)."""
+def execute(base_url: str, headers: dict[str, str], code: str, timeout: float = 120, keep: bool = False
+            ) -> Execution:  # fmt: skip
+    """base_url like http://127.0.0.1:35180/jupyter/; headers carry the login (the gateway's or Jupyter's).
+    keep leaves the kernel running afterwards, as a student's open notebook does."""
     session = browser_session(base_url, headers)
     created = session.post(f"{base_url}api/kernels", json={"name": "python3"}, timeout=30)
     created.raise_for_status()
@@ -45,7 +47,8 @@ def execute(base_url: str, headers: dict[str, str], code: str, timeout: float = 
         return _run(connection, code)
     finally:
         connection.close()
-        session.delete(f"{base_url}api/kernels/{kernel_id}", timeout=30)
+        if not keep:
+            session.delete(f"{base_url}api/kernels/{kernel_id}", timeout=30)
 
 
 def _run(connection: websocket.WebSocket, code: str) -> Execution:
@@ -77,6 +80,11 @@ def _run(connection: websocket.WebSocket, code: str) -> Execution:
     replied = idle = False
     while not (replied and idle):
         message = json.loads(connection.recv())
+        if message["msg_type"] == "status" and message["content"].get("execution_state") in ("restarting", "dead"):
+            # Killed (for memory, say): Jupyter restarts it, and the request never gets its reply.
+            result.status = "died"
+            result.errors.append(f"the kernel died and is {message['content']['execution_state']}")
+            return result
         if message.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         kind = message["msg_type"]

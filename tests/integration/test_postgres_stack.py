@@ -14,6 +14,8 @@ import psycopg
 import pytest
 import yaml
 
+from tests.helpers.course_kernel import COURSE_SESSION
+from tests.helpers.jupyter_kernel import browser_session, execute
 from tests.helpers.stacks import Stack
 from tm351vce.shelf.catalogue import SHELF_PATH
 
@@ -123,6 +125,25 @@ def test_an_upgrade_to_new_image_versions_keeps_rows_and_files(running, engine, 
                 if tag.endswith(":9.9.9"):
                     engine.images.remove(tag)
     assert rows(running) == "[('M269', 30), ('TM351', 30)]"
+
+
+def test_two_course_sized_notebooks_run_side_by_side_within_jupyters_limit(running, engine):
+    """Two open notebooks at their busiest (pandas, %sql, a plot) fit Jupyter's limit: no kernel is killed."""
+    base = running.url("/jupyter/")
+    for _ in range(2):
+        session = execute(base, running.login(), COURSE_SESSION, timeout=300, keep=True)
+        assert session.status == "ok", session.errors
+    kernels = browser_session(base, running.login()).get(f"{base}api/kernels", timeout=30).json()
+    try:
+        assert len(kernels) == 2 and all(kernel["execution_state"] != "dead" for kernel in kernels), kernels
+        (jupyter,) = engine.containers.list(
+            filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=jupyter"]}
+        )
+        assert "restarting kernel" not in jupyter.logs().decode(errors="replace")
+    finally:
+        session = browser_session(base, running.login())
+        for kernel in kernels:
+            session.delete(f"{base}api/kernels/{kernel['id']}", timeout=30)
 
 
 def test_rows_survive_down_and_up(running):
