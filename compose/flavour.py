@@ -47,7 +47,7 @@ class Flavour:
     folder_from_settings: bool
     # The document names its project (Swarm takes the stack's name from `docker stack deploy` instead).
     named: bool = True
-    # The gateway's routes are inline config content, rather than a file beside the document.
+    # The gateway's routes travel in its environment (compose/gateway.py), rather than in a file beside the document.
     routes_inline: bool = True
 
 

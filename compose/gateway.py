@@ -9,6 +9,8 @@ from tm351vce.shelf.constants import GATEWAY_LOGIN_HEADER
 
 TEMPLATE_DIR = PROJECT_ROOT / "images" / "gateway"
 ROUTES_TARGET = "/etc/nginx/conf.d/tm351.conf"
+# Where they travel when they are not a config file: a read-only container cannot be given a config's content.
+ROUTES_VARIABLE = "GATEWAY_ROUTES"
 CONFIG_NAME = "gateway_routes"
 
 _templates = Environment(

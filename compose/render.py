@@ -31,7 +31,7 @@ from tm351vce.compose.flavour import (
     Users,
     Variable,
 )
-from tm351vce.compose.gateway import CONFIG_NAME, ROUTES_TARGET, render_routes, routed_apps
+from tm351vce.compose.gateway import CONFIG_NAME, ROUTES_TARGET, ROUTES_VARIABLE, render_routes, routed_apps
 from tm351vce.compose.secrets_service import APP_MOUNT, AppSecrets, secrets_service
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Recipe, Shelf, Volume, VolumeKind
@@ -140,10 +140,8 @@ def render_compose(shelf: Shelf, recipe: Recipe, options: StackOptions) -> dict[
         document["secrets"] = {name: {"file": str(options.secrets_dir / name)} for name in secrets}
     elif secrets and flavour.secrets is SecretDelivery.SWARM:
         document["secrets"] = {name: {"file": f"./{SECRETS_DIR}/{name}"} for name in secrets}
-    routes = gateway_routes(shelf, recipe)
-    if routes is not None:
-        config = {"content": routes} if flavour.routes_inline else {"file": f"./{ROUTES_FILE}"}
-        document["configs"] = {CONFIG_NAME: config}
+    if not flavour.routes_inline and any(app.gateway for app in apps):
+        document["configs"] = {CONFIG_NAME: {"file": f"./{ROUTES_FILE}"}}
     return _escape_interpolation(document)
 
 
@@ -213,7 +211,10 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
         ports.append(_published(app.port, app.expose_port, "127.0.0.1"))
     if ports:
         service["ports"] = ports
+    if app.writable is not None:
+        service["read_only"] = True
     mounts = [_mount(volume.kind, volume.source, volume.target, options) for volume in app.volumes]
+    mounts += [_scratch(path, size_mib) for path, size_mib in (app.writable or {}).items()]
     if _secrets_in_student_folder(options):
         mounts += [_secrets_mask(volume.target) for volume in app.volumes if _holds_secrets_folder(volume)]
     if app.docker_access:
@@ -228,7 +229,9 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
         service["volumes"] = mounts
     if secrets and flavour.secrets is SecretDelivery.FILES:
         service["secrets"] = secrets
-    if app.gateway:
+    if app.gateway and flavour.routes_inline:
+        service["environment"][ROUTES_VARIABLE] = render_routes(shelf, recipe, app)
+    elif app.gateway:
         service["configs"] = [{"source": CONFIG_NAME, "target": ROUTES_TARGET}]
     if app.needs and flavour.limits is Limits.COMPOSE:
         service["depends_on"] = {name: {"condition": "service_healthy"} for name in app.needs}
@@ -321,6 +324,11 @@ def _secrets_in_student_folder(options: StackOptions) -> bool:
 
 def _holds_secrets_folder(volume: Volume) -> bool:
     return volume.kind is VolumeKind.STUDENT_DATA and PurePosixPath(volume.source).as_posix() == "."
+
+
+def _scratch(target: str, size_mib: int) -> dict[str, Any]:
+    """A path a read-only app writes: empty at each start, and bounded, so filling it fails a write, not the host."""
+    return {"type": "tmpfs", "target": target, "tmpfs": {"size": size_mib * 1024 * 1024}}
 
 
 def _secrets_mask(target: str) -> dict[str, Any]:

@@ -110,6 +110,9 @@ class App(_Strict):
     docker_access: bool = False
     # The app knows nothing of its path: the gateway strips it and puts it back on redirects.
     strip_path: bool = False
+    # Set, the app's root filesystem is read-only and these paths are the only ones it writes: each an empty tmpfs of
+    # that many MiB (counted in the app's memory). Unset for apps that change their image's files as they start.
+    writable: dict[AbsolutePath, PositiveInt] | None = None
     # How long `docker stop` waits before killing it (OpenRefine saves its projects on the way out).
     stop_grace_s: int | None = Field(default=None, gt=0)
     # Published on the host's loopback address only with `up --expose-db`.

@@ -117,6 +117,12 @@ map \$arg_token \$tm351_unknown_login {
     default \$tm351_unknown_header;
 $known_arguments}
 MAPS
+# The routes, when they come in the environment rather than as a file in conf.d (nginx.conf includes both).
+rm -f "$out/routes.conf"
+if [ -n "${GATEWAY_ROUTES:-}" ]; then
+    printf '%s\n' "$GATEWAY_ROUTES" > "$out/routes.conf"
+fi
+unset GATEWAY_ROUTES
 chown -R www-data:www-data "$out"
 # nginx reopens /dev/stdout for its access log: let the unprivileged user open the container's log pipe.
 chown --dereference www-data /proc/self/fd/1 /proc/self/fd/2

@@ -17,7 +17,7 @@ import yaml
 from tests.helpers.course_kernel import COURSE_SESSION
 from tests.helpers.jupyter_kernel import browser_session, execute
 from tests.helpers.stacks import Stack
-from tm351vce.shelf.catalogue import SHELF_PATH
+from tm351vce.shelf.catalogue import SHELF_PATH, load_shelf
 
 EXPOSED_DB_PORT = 35432
 
@@ -144,6 +144,23 @@ def test_two_course_sized_notebooks_run_side_by_side_within_jupyters_limit(runni
         session = browser_session(base, running.login())
         for kernel in kernels:
             session.delete(f"{base}api/kernels/{kernel['id']}", timeout=30)
+
+
+def test_a_read_only_app_can_neither_change_its_image_nor_fill_memory_through_its_scratch_space(running, engine):
+    """Even as root inside: the root filesystem refuses writes, and a full tmpfs fails the write, not the app."""
+    shelf = load_shelf()
+    for container in engine.containers.list(filters={"label": f"com.docker.compose.project={running.project}"}):
+        app = shelf.apps[container.labels["org.tm351.app"]]
+        if app.writable is None:
+            continue
+        planted = container.exec_run(["sh", "-c", "echo planted > /usr/local/bin/planted"], user="root")
+        assert planted.exit_code != 0 and b"Read-only file system" in planted.output, (app.name, planted.output)
+        limit = app.writable["/tmp"]
+        filled = container.exec_run(["sh", "-c", f"head -c {limit + 4}M /dev/zero > /tmp/fill"], user="root")
+        assert filled.exit_code != 0 and b"No space left" in filled.output, (app.name, filled.output)
+        container.exec_run(["rm", "-f", "/tmp/fill"], user="root")
+    assert set(running.health().values()) == {"healthy"}
+    assert rows(running) == "[('M269', 30), ('TM351', 30)]"
 
 
 def test_rows_survive_down_and_up(running):

@@ -91,8 +91,9 @@ def test_gateway_routes_to_each_ui_and_presents_jupyters_token():
     document = render_default()
     gateway = document["services"]["gateway"]
     assert gateway["secrets"] == ["password", "jupyter_token"]
-    assert gateway["configs"] == [{"source": "gateway_routes", "target": "/etc/nginx/conf.d/tm351.conf"}]
-    routes = document["configs"]["gateway_routes"]["content"]
+    # In its environment, not a config's content, which Compose cannot give a read-only container.
+    assert "configs" not in gateway and "configs" not in document and gateway["read_only"] is True
+    routes = gateway["environment"]["GATEWAY_ROUTES"]
     assert "location /jupyter/ {" in routes
     assert "http://jupyter:8888" in routes
     assert "include /run/gateway/token-jupyter_token.conf;" in routes
@@ -137,7 +138,7 @@ def test_token_is_a_secret_file_in_the_student_folder():
 def test_the_install_secrets_folder_is_hidden_from_the_container_that_mounts_the_whole_student_folder():
     services = render_recipe("tm351")["services"]
     masks = {
-        name: [mount for mount in service.get("volumes", []) if mount["type"] == "tmpfs"]
+        name: [mount for mount in service.get("volumes", []) if mount["type"] == "tmpfs" and mount.get("read_only")]
         for name, service in services.items()
     }
     assert masks["jupyter"] == [
@@ -149,6 +150,26 @@ def test_the_install_secrets_folder_is_hidden_from_the_container_that_mounts_the
         options = StackOptions(Path("/srv/TM351VCE"), 1, "127.0.0.1", secrets_root=secrets_root, flavour=flavour)
         jupyter = render_compose(load_shelf(), load_shelf().recipe("jupyter"), options)["services"]["jupyter"]
         assert any(mount["type"] == "tmpfs" for mount in jupyter["volumes"]) == masked, flavour.name
+
+
+def test_apps_that_allow_it_run_on_a_read_only_root_with_bounded_scratch_space_in_every_flavour():
+    shelf = load_shelf()
+    for flavour in (LOCAL, PORTABLE, HOST, SWARM):
+        options = StackOptions(Path("/srv/TM351VCE"), 1, "127.0.0.1", flavour=flavour)
+        services = render_compose(shelf, shelf.recipe("tm351"), options)["services"]
+        for name, service in services.items():
+            if name == SECRETS_SERVICE:
+                continue
+            app = shelf.apps[name]
+            scratch = {m["target"]: m["tmpfs"]["size"] for m in service.get("volumes", [])
+                       if m["type"] == "tmpfs" and not m.get("read_only")}  # fmt: skip
+            if app.writable is None:
+                assert "read_only" not in service and not scratch, (flavour.name, name)
+            else:
+                assert service["read_only"] is True, (flavour.name, name)
+                assert scratch == {path: mib << 20 for path, mib in app.writable.items()}, (flavour.name, name)
+    read_only = sorted(name for name, app in shelf.apps.items() if app.writable is not None)
+    assert read_only == ["dashboard", "gateway", "mongodb", "postgres"]  # jupyter and OpenRefine remap their user
 
 
 def test_every_container_has_a_process_limit_and_a_rotated_log():
@@ -249,7 +270,7 @@ def test_only_the_dashboard_gets_the_docker_socket_as_the_host_user(tmp_path):
 
 
 def test_the_gateway_passes_the_login_on_only_to_apps_that_check_it():
-    routes = render_default()["configs"]["gateway_routes"]["content"]
+    routes = render_default()["services"]["gateway"]["environment"]["GATEWAY_ROUTES"]
     dashboard = routes.split("location /dashboard/ {")[1].split("}")[0]
     jupyter = routes.split("location /jupyter/ {")[1].split("}")[0]
     assert 'Authorization ""' not in dashboard
@@ -280,7 +301,7 @@ def test_openrefine_keeps_projects_in_the_student_folder_and_is_routed_without_i
     } in openrefine["volumes"]
     assert openrefine["stop_grace_period"] == "60s"
     assert openrefine["environment"]["NB_UID"] == "1234"
-    routes = document["configs"]["gateway_routes"]["content"]
+    routes = document["services"]["gateway"]["environment"]["GATEWAY_ROUTES"]
     location = routes.split("location /openrefine/ {")[1].split("}")[0]
     assert "rewrite ^/openrefine(/.*)$$ $$1 break;" in location
     assert "proxy_redirect ~^(?:https?://[^/]+)?/(.*)$$ /openrefine/$$1;" in location
