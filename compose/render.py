@@ -6,6 +6,7 @@ flavour governs (ports, secrets, users, limits) is made where the field is writt
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -65,6 +66,8 @@ class StackOptions:
     # A VM or instance, perhaps on an emulated CPU, where each check's `docker exec` can take seconds: checked
     # less often and given longer, so the checks themselves cannot starve the machine.
     patient_health: bool = False
+    # A digest of each secret's content, by name (local installs): a service is recreated when one it holds changes.
+    secret_digests: dict[str, str] | None = None
 
     @classmethod
     def for_host(
@@ -194,6 +197,7 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
             labels.MEMORY_MIB: str(app.memory_mib),
             **({labels.PATH: app.path} if app.path and not app.gateway else {}),
             **({labels.ESSENTIAL: "true"} if app.essential else {}),
+            **_secrets_digest(shelf, recipe, app, options),
         },
         "cap_drop": ["ALL"],
     }
@@ -324,6 +328,12 @@ def _secrets_in_student_folder(options: StackOptions) -> bool:
 
 def _holds_secrets_folder(volume: Volume) -> bool:
     return volume.kind is VolumeKind.STUDENT_DATA and PurePosixPath(volume.source).as_posix() == "."
+
+
+def _secrets_digest(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, str]:
+    digests = options.secret_digests or {}
+    held = [digests[name] for name in app_secrets(shelf, recipe, app) if name in digests]
+    return {labels.SECRETS_DIGEST: hashlib.sha256(" ".join(held).encode()).hexdigest()[:16]} if held else {}
 
 
 def _scratch(target: str, size_mib: int) -> dict[str, Any]:

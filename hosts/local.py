@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import docker
@@ -27,6 +28,7 @@ from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.hosts.views import status_table
 from tm351vce.images.build import ensure_images
 from tm351vce.images.dashboard.tm351_dashboard.services import Stack as ServiceView
+from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import Recipe, Shelf
 from tm351vce.shelf.constants import DEFAULT_PROJECT, HOST_RESERVE_MIB, LOGIN_SECRET
 from tm351vce.shelf.engine import compose_cli, docker_client
@@ -39,6 +41,8 @@ from tm351vce.shelf.progress import LOG_DIR, run_with_progress
 from tm351vce.shelf.serialise import to_yaml
 
 WAIT_MARGIN_S = 60
+# Records which student folder the project's volumes belong to (its labels; it holds nothing).
+OWNER_VOLUME = "student-folder"
 FAILED_LOG_LINES = 25
 
 
@@ -86,10 +90,14 @@ def up(
     if not force:
         _check_memory(shelf, recipe, round(client.info()["MemTotal"] / 2**20))
     apps = shelf.apps_of(recipe)
+    _check_folder_owns_volumes(client, options)
     folder = StudentFolder(options.data_dir)
-    folder.prepare(shelf.student_folders, recipe_secrets(shelf, recipe))
+    secrets = recipe_secrets(shelf, recipe)
+    folder.prepare(shelf.student_folders, secrets)
     _check_ports_free(client, shelf, recipe, options)
     ensure_images(shelf, apps)
+    options = replace(options, secret_digests={name: folder.secret_digest(name) for name in secrets})
+    _record_folder_owner(client, options)
 
     compose_file = folder.write_file("compose.yaml", to_yaml(render_compose(shelf, recipe, options)))
     wait_s = max(app.healthcheck.start_period_s for app in apps) + WAIT_MARGIN_S
@@ -156,7 +164,8 @@ def down(purge: bool, confirm: Callable[[str], bool]) -> list[str]:
     client = docker_client()
     compose = compose_cli()
     project = current_project()
-    volumes = [volume.name for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})]
+    volumes = [volume.name for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
+               if volume.name != _owner_volume(project)]  # fmt: skip
     if purge and volumes:
         question = (
             f"Delete the volumes {', '.join(volumes)} (databases and app settings)? "
@@ -170,6 +179,9 @@ def down(purge: bool, confirm: Callable[[str], bool]) -> list[str]:
     )
     if not finished.ok:
         raise OperationFailed(f"`docker compose down` failed; full log: {finished.log}", "\n".join(finished.tail))
+    if purge:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.volumes.get(_owner_volume(project)).remove()
     return volumes if purge else []
 
 
@@ -251,6 +263,41 @@ def _check_memory(shelf: Shelf, recipe: Recipe, engine_mib: int) -> None:
         f"Recipe {recipe.name} needs {shelf.memory_mib(recipe)} MiB, but this machine has {engine_mib} MiB for "
         f"Docker, less {HOST_RESERVE_MIB} MiB for its own system: {suggestion}, or pass --force to start it anyway."
     )
+
+
+def _owner_volume(project: str) -> str:
+    return f"{project}_{OWNER_VOLUME}"
+
+
+def _check_folder_owns_volumes(client: docker.DockerClient, options: StackOptions) -> None:
+    """A project's volumes (its databases) belong to the student folder they were made with: another folder
+    would get the first one's data, and secrets that do not open it."""
+    project = options.project
+    try:
+        owner = client.volumes.get(_owner_volume(project)).attrs["Labels"].get(labels.STUDENT_FOLDER, "")
+    except docker.errors.NotFound:
+        return
+    others = [volume for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
+              if volume.name != _owner_volume(project)]  # fmt: skip
+    if owner and owner != str(options.data_dir) and others:
+        raise UsageProblem(
+            f"The stack {project} and its databases belong to the student folder {owner}: pass --data-dir {owner}, "
+            f"or give this folder a stack of its own with TM351_PROJECT=NAME (`down --purge` deletes the other's "
+            "databases)."
+        )
+
+
+def _record_folder_owner(client: docker.DockerClient, options: StackOptions) -> None:
+    name = _owner_volume(options.project)
+    try:
+        recorded = client.volumes.get(name)
+    except docker.errors.NotFound:
+        recorded = None
+    if recorded is not None and recorded.attrs["Labels"].get(labels.STUDENT_FOLDER) == str(options.data_dir):
+        return
+    if recorded is not None:
+        recorded.remove()
+    client.volumes.create(name, labels={PROJECT_LABEL: options.project, labels.STUDENT_FOLDER: str(options.data_dir)})
 
 
 def _check_ports_free(client: docker.DockerClient, shelf: Shelf, recipe: Recipe, options: StackOptions) -> None:

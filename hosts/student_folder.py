@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -87,6 +88,10 @@ class StudentFolder:
                 f"{path} is empty: delete it (`rm {path}`) and run `python3 tasks.py up` to make a new {name}."
             )
         return value
+
+    def secret_digest(self, name: str) -> str:
+        """A digest that changes when the secret does (it tells nothing of the secret itself)."""
+        return hashlib.sha256(f"tm351-secret:{name}:{self.read_secret(name)}".encode()).hexdigest()
 
     def replace_secret(self, name: str) -> None:
         """A new value written into the same file: running containers mount the file itself, not its name.

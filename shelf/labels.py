@@ -16,3 +16,8 @@ MEMORY_MIB = "org.tm351.memory_mib"
 PATH = "org.tm351.path"
 ESSENTIAL = "org.tm351.essential"
 ROLE = "org.tm351.role"
+# A digest of the secrets a service holds: Compose does not look into secret files, so a changed one would
+# otherwise leave the service running with the old.
+SECRETS_DIGEST = "org.tm351.secrets_digest"
+# On the volume that records which student folder a project's volumes belong to.
+STUDENT_FOLDER = "org.tm351.student_folder"

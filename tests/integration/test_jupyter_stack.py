@@ -206,6 +206,26 @@ def test_password_reset_replaces_the_old_one(running):
     assert running.get("/jupyter/api/contents", new_token).status_code == 200
 
 
+def test_up_with_another_folder_over_the_running_stack_is_refused_and_changes_nothing(running, tmp_path):
+    other = tmp_path / "another" / "TM351VCE"
+    result = running.cli("up", "jupyter", "--data-dir", str(other), "--port", str(running.port), timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"belong to the student folder {running.data_dir}" in result.stderr and "TM351_PROJECT" in result.stderr
+    assert "Traceback" not in result.stderr and not other.exists()
+    assert running.get("/jupyter/api/contents", running.login()).status_code == 200
+
+
+def test_up_after_a_secret_changed_recreates_the_services_that_hold_it(running):
+    """Compose does not look into secret files: without the digest label the gateway kept the old password."""
+    old = running.password()
+    new = "a-password-typed-by-hand-0123456789"
+    (running.data_dir / ".tm351" / "password").write_text(new + "\n")
+    result = running.up("jupyter", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert running.get("/jupyter/api/contents", running.login(new)).status_code == 200
+    assert running.get("/jupyter/api/contents", running.login(old)).status_code == 401
+
+
 def test_down_then_up_keeps_files_and_state(running, engine):
     assert running.run("open('/home/student/state.txt','w').write('x')").status == "ok"
     assert running.cli("down").returncode == 0
