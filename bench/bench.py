@@ -2,7 +2,7 @@
 """Measure a recipe: cold build, no-op rebuild, `up` to healthy, idle memory per service, image sizes, and the
 memory with course-sized notebook sessions running (tests/helpers/course_kernel.py).
 
-    python bench/bench.py [RECIPE] [--idle-seconds N] [--kernels N] [--no-cold-build]
+    python bench/bench.py [RECIPE | --all] [--idle-seconds N] [--kernels N] [--no-cold-build]
 
 Runs in a Compose project of its own (tm351-bench) on a free port with a throw-away student folder,
 and removes it afterwards. The cold build rebuilds every step (--no-cache) on the base image in use.
@@ -64,19 +64,13 @@ def service_memory() -> dict[str, float | None]:
     return {service["name"]: service["memory_mib"] for service in status["services"]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("recipe", nargs="?")
-    parser.add_argument("--idle-seconds", type=float, default=20, help="wait before reading idle memory")
-    parser.add_argument("--kernels", type=int, default=1, help="course-sized sessions to run, one after another")
-    parser.add_argument("--no-cold-build", action="store_true", help="skip the --no-cache build (minutes)")
-    arguments = parser.parse_args()
+def measure(recipe_name: str | None, idle_seconds: float, kernels: int, cold_build: bool) -> dict[str, object]:
     shelf = load_shelf()
-    recipe = shelf.recipe(arguments.recipe)
+    recipe = shelf.recipe(recipe_name)
     apps = recipe.apps
     figures: dict[str, object] = {"recipe": recipe.name, "version": shelf.version}
 
-    if not arguments.no_cold_build:
+    if cold_build:
         figures["cold_build_s"] = round(cli("build", *apps, "--no-cache"), 1)
     figures["noop_rebuild_s"] = round(cli("build", *apps), 1)
     client = docker_client()
@@ -88,7 +82,7 @@ def main() -> None:
         try:
             port = free_port()
             figures["up_to_healthy_s"] = round(cli("up", recipe.name, "--data-dir", data_dir, "--port", str(port)), 1)
-            time.sleep(arguments.idle_seconds)
+            time.sleep(idle_seconds)
             memory = service_memory()
             figures["idle_memory_mib"] = memory
             figures["idle_memory_total_mib"] = round(sum(value or 0 for value in memory.values()), 1)
@@ -97,7 +91,7 @@ def main() -> None:
                 login = base64.b64encode(
                     f"student:{(Path(data_dir) / '.tm351' / 'password').read_text().strip()}".encode()
                 )
-                for count in range(1, arguments.kernels + 1):
+                for count in range(1, kernels + 1):
                     session = execute(f"http://127.0.0.1:{port}/jupyter/", {"Authorization": f"Basic {login.decode()}"},
                                       COURSE_SESSION, timeout=300, keep=True)  # fmt: skip
                     if session.status != "ok":
@@ -108,8 +102,40 @@ def main() -> None:
                     figures[f"with_{count}_kernels_total_mib"] = round(sum(value or 0 for value in memory.values()), 1)
         finally:
             cli("down", "--purge", "--yes")
+    return figures
 
-    print(json.dumps(figures, indent=2))
+
+def table(measured: list[dict[str, object]]) -> str:
+    """The figures of every recipe as one markdown table."""
+    lines = [
+        "| recipe | images (MB) | `up` to healthy (s) | idle (MiB), per service | with one course session (MiB) "
+        "| budget (MiB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for figures in measured:
+        idle = figures["idle_memory_mib"]
+        per_service = ", ".join(f"{name} {value:g}" for name, value in idle.items() if value is not None)
+        with_kernel = figures.get("with_1_kernels_total_mib", "-")
+        lines.append(
+            f"| {figures['recipe']} | {sum(figures['image_size_mb'].values())} | {figures['up_to_healthy_s']} "
+            f"| {figures['idle_memory_total_mib']} ({per_service}) | {with_kernel} | {figures['memory_budget_mib']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe", nargs="?")
+    parser.add_argument("--all", action="store_true", help="every recipe, one after another, then a table")
+    parser.add_argument("--idle-seconds", type=float, default=20, help="wait before reading idle memory")
+    parser.add_argument("--kernels", type=int, default=1, help="course-sized sessions to run, one after another")
+    parser.add_argument("--no-cold-build", action="store_true", help="skip the --no-cache build (minutes)")
+    arguments = parser.parse_args()
+    names = list(load_shelf().recipes) if arguments.all else [arguments.recipe]
+    measured = [measure(name, arguments.idle_seconds, arguments.kernels, not arguments.no_cold_build) for name in names]
+    print(json.dumps(measured if arguments.all else measured[0], indent=2))
+    if arguments.all:
+        print(table(measured))
 
 
 if __name__ == "__main__":
