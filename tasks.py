@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 try:
     import typer
     from rich.console import Console
+    from rich.markup import escape
 except ModuleNotFoundError as missing:  # a fresh checkout run with a bare python3: make its environment first
     from tm351vce.shelf.environment import run_in_own_environment
 
@@ -130,7 +131,8 @@ def reported(function: F) -> F:
             details = getattr(problem, "details", "")
             if details:
                 err.print(details, markup=False, highlight=False)
-            err.print(f"[red]Error:[/red] {problem}", highlight=False)
+            # The message may quote what a user or an archive named ("[b]x"): text, never markup.
+            err.print(f"[red]Error:[/red] {escape(str(problem))}", highlight=False)
             raise typer.Exit(problem.exit_code) from None
         except KeyboardInterrupt:
             err.print("Interrupted.")
@@ -496,7 +498,11 @@ def restore(
     shelf = load_shelf()
     access = _host(shelf, provider, data_dir=data_dir, vm=vm, vagrant_dir=vagrant_dir).stack_access()
     manifest = backups.restore(shelf, archive, data_dir, confirm, access)
-    out.print(f"Restored the backup of {manifest.created} (databases: {', '.join(manifest.databases) or 'none'}).")
+    out.print(
+        f"Restored the backup of {manifest.created} (databases: {', '.join(manifest.databases) or 'none'}).",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()
