@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import secrets
+import shutil
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from tm351vce.shelf.constants import SECRETS_FOLDER
 from tm351vce.shelf.errors import UsageProblem
@@ -15,6 +20,40 @@ from tm351vce.shelf.errors import UsageProblem
 SECRET_BYTES = 24  # 32 URL-safe characters
 # Where compose/shelf.yaml has JupyterLab keep its settings and workspaces.
 LAB_SETTINGS_FOLDER = ".jupyterlab"
+# A folder is opened one name at a time below the root, and a link is never a way in.
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+_COPY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing found below the folder: its path from the root, what lstat says, and the folder holding it."""
+
+    relative: PurePosixPath
+    status: os.stat_result
+    folder: int  # a descriptor of the folder it is in, open until the walk moves on
+
+
+@dataclass(frozen=True)
+class Staging:
+    """A private folder inside the student folder, on its disk, so that a file staged here moves into place with a
+    rename: it is never half-written where the student sees it."""
+
+    path: Path
+    descriptor: int
+
+    def write(self, name: str, source: BinaryIO, mode: int, mtime: float) -> None:
+        """A new file of exactly this mode (the invoking user's), its content on disk before it is used."""
+        descriptor = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=self.descriptor)
+        with os.fdopen(descriptor, "wb") as sink:
+            shutil.copyfileobj(source, sink, _COPY_BYTES)
+            sink.flush()
+            os.fchmod(sink.fileno(), mode)
+            os.utime(sink.fileno(), (mtime, mtime))
+            os.fsync(sink.fileno())
+
+    def open(self, name: str) -> BinaryIO:
+        return os.fdopen(os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self.descriptor), "rb")
 
 
 @dataclass(frozen=True)
@@ -57,10 +96,106 @@ class StudentFolder:
     def refuse_links(paths: list[Path]) -> None:
         for path in paths:
             if path.is_symlink():
-                raise UsageProblem(
-                    f"{path} is a symbolic link, which the toolkit never follows inside the student folder (a"
-                    f" program may have planted it): remove it (`rm {path}`) and run the command again."
-                )
+                raise _link_refused(path)
+
+    def open_folder(self, relative: PurePosixPath) -> int | None:
+        """A descriptor of root/RELATIVE, opened one name at a time without following a link (a link or a file on
+        the way is refused), or None if it is not there."""
+        return self._descend(relative, create=False)
+
+    def make_folder(self, relative: PurePosixPath) -> int:
+        """A descriptor of root/RELATIVE like open_folder's, its missing folders made on the way (mode 0755)."""
+        descriptor = self._descend(relative, create=True)
+        if descriptor is None:
+            raise FileNotFoundError(errno.ENOENT, "made, and gone at once", str(self.root / relative))
+        return descriptor
+
+    def status_of(self, relative: PurePosixPath) -> os.stat_result | None:
+        """What lstat says of root/RELATIVE (None if it is not there), reached without following a link."""
+        folder = self.open_folder(relative.parent)
+        if folder is None:
+            return None
+        try:
+            return os.lstat(relative.name, dir_fd=folder)
+        except FileNotFoundError:
+            return None
+        finally:
+            os.close(folder)
+
+    def walk(self, top: str) -> Iterator[Entry]:
+        """root/TOP and everything below it, in name order, never through a link (a link is an entry, not a way in)."""
+        root = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            yield from _walk(root, PurePosixPath(top))
+        finally:
+            os.close(root)
+
+    @staticmethod
+    def open_file(entry: Entry) -> BinaryIO | None:
+        """The entry's content if it is a regular file (None if it is not, or no longer): never a link's target, and
+        never a FIFO or a device, whose opening alone may block or act."""
+        if not stat.S_ISREG(entry.status.st_mode):
+            return None
+        try:
+            descriptor = os.open(entry.relative.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=entry.folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as error:
+            if error.errno == errno.ELOOP:  # replaced by a link meanwhile
+                return None
+            raise
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            return None
+        return os.fdopen(descriptor, "rb")
+
+    @contextlib.contextmanager
+    def staging(self, name: str) -> Iterator[Staging]:
+        """The private folder root/NAME for files on their way in: what an interrupted run left there is removed
+        first, and the folder itself on every way out."""
+        path = self.root / name
+        _remove(path)
+        os.mkdir(path, 0o700)
+        try:
+            descriptor = os.open(path, _FOLDER_FLAGS)
+            try:
+                yield Staging(path, descriptor)
+            finally:
+                os.close(descriptor)
+        finally:
+            _remove(path)
+
+    def move_into_place(self, staging: Staging, name: str, relative: PurePosixPath) -> None:
+        """Rename a staged file to root/RELATIVE, making its folders on the way (never through a link): whatever had
+        that name is replaced whole, and nothing is written through it."""
+        folder = self.make_folder(relative.parent)
+        try:
+            os.rename(name, relative.name, src_dir_fd=staging.descriptor, dst_dir_fd=folder)
+        finally:
+            os.close(folder)
+
+    def _descend(self, relative: PurePosixPath, create: bool) -> int | None:
+        descriptor = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        for depth, name in enumerate(relative.parts, start=1):
+            try:
+                child = _open_child(descriptor, name, create)
+            except NotADirectoryError:
+                raise self._in_the_way(relative.parts[:depth]) from None
+            finally:
+                os.close(descriptor)
+            if child is None:
+                return None
+            descriptor = child
+        return descriptor
+
+    def _in_the_way(self, parts: tuple[str, ...]) -> UsageProblem:
+        path = self.root.joinpath(*parts)
+        if path.is_symlink():
+            return _link_refused(path)
+        return UsageProblem(
+            f"{path} is not a folder, and one is needed there: move it away and run the command again; nothing was"
+            " changed."
+        )
 
     def _move_lab_settings(self) -> None:
         """JupyterLab's settings lived in .tm351/, which Jupyter's container no longer sees: they move beside it."""
@@ -151,3 +286,52 @@ class StudentFolder:
 
 def _new_secret() -> str:
     return secrets.token_urlsafe(SECRET_BYTES) + "\n"
+
+
+def _link_refused(path: Path) -> UsageProblem:
+    return UsageProblem(
+        f"{path} is a symbolic link, which the toolkit never follows inside the student folder (a program may have"
+        f" planted it): remove it (`rm {path}`) and run the command again; nothing was changed."
+    )
+
+
+def _open_child(parent: int, name: str, create: bool) -> int | None:
+    try:
+        return os.open(name, _FOLDER_FLAGS, dir_fd=parent)
+    except FileNotFoundError:
+        if not create:
+            return None
+    with contextlib.suppress(FileExistsError):  # made meanwhile: opened below like any other
+        os.mkdir(name, 0o755, dir_fd=parent)
+    return os.open(name, _FOLDER_FLAGS, dir_fd=parent)
+
+
+def _walk(parent: int, relative: PurePosixPath) -> Iterator[Entry]:
+    try:
+        status = os.lstat(relative.name, dir_fd=parent)
+    except FileNotFoundError:
+        return
+    yield Entry(relative, status, parent)
+    if not stat.S_ISDIR(status.st_mode):
+        return
+    try:
+        folder = os.open(relative.name, _FOLDER_FLAGS, dir_fd=parent)
+    except (FileNotFoundError, NotADirectoryError):  # gone, or replaced by a link, meanwhile
+        return
+    try:
+        for name in sorted(os.listdir(folder)):
+            yield from _walk(folder, relative / name)
+    finally:
+        os.close(folder)
+
+
+def _remove(path: Path) -> None:
+    """Remove what is at path, never what a link there points to (rmtree does not follow one inside it either)."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(status.st_mode):
+        shutil.rmtree(path)
+    else:
+        path.unlink()
