@@ -1,51 +1,51 @@
 """One-archive backups of a student's work: every database of the running stack, and their folders.
 
-The archive (tar.gz) holds manifest.json first, then databases/APP.dump (what the app's own dump
-command wrote) and files/FOLDER/... (the student's folders). Secrets are never in it: a restore into
-another install keeps that install's passwords.
+backup_archive.py has the archive's format and the checks a restore makes of one. A backup holds only regular
+files and folders, never what a link points to; whatever else is in the folders (links, FIFOs, sockets,
+devices) is left out and listed in its manifest, so that every backup restores. A restore changes nothing
+until the archive has been read to its end and found whole; it then stages the files in a private folder
+inside the student folder, restores the databases (each app's restore is atomic on its own), and only then
+moves each file into place with a rename. No path it writes through may be a link.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
+import stat
 import subprocess
 import tarfile
 import tempfile
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import BinaryIO, NoReturn
 
 from tm351vce.compose.render import StackOptions
+from tm351vce.hosts.backup_archive import (
+    DATABASES,
+    FILES,
+    ArchiveWriter,
+    CheckedArchive,
+    Manifest,
+    Member,
+    read_checked,
+    shown,
+)
 from tm351vce.hosts.base import StackAccess
-from tm351vce.hosts.student_folder import StudentFolder
+from tm351vce.hosts.student_folder import Entry, Staging, StudentFolder
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import Backup, Shelf, VolumeKind
 from tm351vce.shelf.errors import OperationFailed, UsageProblem
 from tm351vce.shelf.labels import PROJECT_LABEL
 from tm351vce.shelf.progress import console
 
-FORMAT = "tm351-backup"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 NOT_BACKED_UP = {"backups"}  # backups of backups would double in size each time
+RESTORING_FOLDER = ".tm351-restoring"  # in the student folder, while a restore runs
 
 
-@dataclass
-class Manifest:
-    created: str
-    version: str
-    recipe: str | None
-    images: dict[str, str] = field(default_factory=dict)
-    databases: dict[str, str] = field(default_factory=dict)
-    folders: list[str] = field(default_factory=list)
-
-    def as_json(self) -> bytes:
-        document = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.__dict__}
-        return json.dumps(document, indent=2).encode()
+def restorable_folders(shelf: Shelf) -> list[str]:
+    return [name for name in shelf.student_folders if name not in NOT_BACKED_UP]
 
 
 def backup(shelf: Shelf, data_dir: Path | None, output: Path | None, access: StackAccess) -> Path:
@@ -58,108 +58,44 @@ def backup(shelf: Shelf, data_dir: Path | None, output: Path | None, access: Sta
     if output is None:
         StudentFolder.refuse_links([folder_root / "backups"])
     target = output or folder_root / "backups" / f"tm351-backup-{stamp:%Y%m%d-%H%M%S}.tar.gz"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.with_name(target.name + ".partial").touch()
-    except OSError as error:
-        raise UsageProblem(
-            f"Cannot write the backup to {target}: {error.strerror}: choose a folder you can write with -o."
-        ) from None
-    folders = [name for name in shelf.student_folders if name not in NOT_BACKED_UP and (folder_root / name).is_dir()]
     manifest = Manifest(
         created=stamp.isoformat(timespec="seconds"),
         version=shelf.version,
         recipe=next(iter(running.values()))[1] if running else None,
         images={name: shelf.apps[name].image_ref(shelf.version) for name in running},
-        databases={name: f"databases/{name}.dump" for name in running if shelf.apps[name].backup},
-        folders=folders,
+        databases={name: f"{DATABASES}/{name}.dump" for name in running if shelf.apps[name].backup},
+        folders=[name for name in restorable_folders(shelf) if _is_folder(folder_root / name)],
     )
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with tempfile.TemporaryDirectory(prefix="tm351-backup-") as workdir, tarfile.open(partial, "w:gz") as archive:
-            _add_bytes(archive, MANIFEST, manifest.as_json())
-            for name, member in manifest.databases.items():
-                dump = Path(workdir) / f"{name}.dump"
-                _dump(name, access.docker(*_exec(running[name][0], shelf, name)), dump)
-                archive.add(dump, arcname=member)
-            for name in folders:
-                archive.add(folder_root / name, arcname=f"files/{name}")
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
+    _write_archive(target, manifest, StudentFolder(folder_root), shelf, running, access)
+    if manifest.left_out:
+        console.print(
+            f"Left out {len(manifest.left_out)} entries of your folders that are neither files nor folders (links,"
+            " FIFOs, sockets, devices): the backup's manifest.json lists them.",
+            markup=False,
+            highlight=False,
+        )
     return target
 
 
 def restore(
     shelf: Shelf, archive_path: Path, data_dir: Path | None, confirm: Callable[[str], bool], access: StackAccess
 ) -> Manifest:
-    manifest, members = read_checked(archive_path)
-    folder_root = StackOptions.for_host(shelf, data_dir, None).data_dir
-    running = _running_apps(shelf, access)
-    missing = [name for name in manifest.databases if name not in running]
-    if missing:
-        raise UsageProblem(
-            f"The backup holds the databases of {', '.join(missing)}, which are not running: start a recipe with "
-            f"{', '.join(missing)} (python3 tasks.py up RECIPE), then restore again."
-        )
-    overwritten = [name for name in members if name.startswith("files/") and (folder_root / name[6:]).is_file()]
-    if overwritten or manifest.databases:
-        parts = [f"{len(overwritten)} files in {folder_root}"] if overwritten else []
-        parts += [f"the {name} databases" for name in manifest.databases]
-        if not confirm(f"Restoring replaces {' and '.join(parts)}. Continue?"):
-            raise UsageProblem("Nothing was restored: confirm, or pass --yes.")
-    with tarfile.open(archive_path, "r:gz") as archive:
-        for member in archive.getmembers():
-            if member.name.startswith("files/") and member.isfile():
-                _extract_file(archive, member, folder_root / member.name[len("files/") :])
-        for name, member_name in manifest.databases.items():
-            with tempfile.TemporaryDirectory(prefix="tm351-restore-") as workdir:
-                dump = Path(workdir) / "dump"
-                source = archive.extractfile(member_name)
-                if source is None:
-                    raise OperationFailed(f"{archive_path}: {member_name} is not a file.")
-                with dump.open("wb") as sink:
-                    while chunk := source.read(1 << 20):
-                        sink.write(chunk)
-                container = running[name][0]
-                _restore_dump(name, access.docker(*_exec(container, shelf, name, restore=True)), dump)
-    return manifest
-
-
-def read_checked(archive_path: Path) -> tuple[Manifest, list[str]]:
-    """Read the whole archive before anything is changed: refuse a corrupt, foreign or unsafe one."""
-    refuse = f"{archive_path} is not a TM351 backup"
-    try:
-        with tarfile.open(archive_path, "r:gz") as archive:
-            members = archive.getmembers()  # reads to the end: a truncated or corrupt file fails here
-            names = [member.name for member in members]
-            manifest_member = archive.extractfile(MANIFEST) if MANIFEST in names else None
-            document = json.loads(manifest_member.read()) if manifest_member else None
-    except FileNotFoundError:
-        raise UsageProblem(f"No backup at {archive_path}: give the path of a .tar.gz made by `backup`.") from None
-    except (tarfile.TarError, EOFError, OSError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UsageProblem(f"{refuse} or is damaged ({error}); nothing was changed.") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise UsageProblem(f"{refuse} (no {FORMAT} manifest); nothing was changed.")
-    if document.get("format_version") != FORMAT_VERSION:
-        raise UsageProblem(
-            f"{archive_path} is a backup of format {document.get('format_version')}, which this version cannot "
-            f"restore (it reads format {FORMAT_VERSION}); nothing was changed."
-        )
-    for member in members:
-        path = PurePosixPath(member.name)
-        top = path.parts[0] if path.parts else ""
-        unsafe = path.is_absolute() or ".." in path.parts or not (member.isfile() or member.isdir())
-        if unsafe or top not in ("files", "databases", MANIFEST):
-            raise UsageProblem(f"{refuse}: it holds an unexpected entry '{member.name}'; nothing was changed.")
-    try:
-        manifest = Manifest(**{key: value for key, value in document.items() if key in Manifest.__dataclass_fields__})
-    except TypeError as error:
-        raise UsageProblem(f"{refuse}: its manifest is incomplete ({error}); nothing was changed.") from None
-    absent = [member for member in manifest.databases.values() if member not in names]
-    if absent:
-        raise UsageProblem(f"{refuse}: {', '.join(absent)} is missing; nothing was changed.")
-    return manifest, names
+    checked = read_checked(archive_path, restorable_folders(shelf))
+    folder = StudentFolder(StackOptions.for_host(shelf, data_dir, None).data_dir)
+    if not folder.root.is_dir():
+        raise UsageProblem(f"No student folder at {folder.root}: pass the one you use with --data-dir.")
+    commands = _restore_commands(shelf, checked.manifest, _running_apps(shelf, access), access)
+    replaced = _refuse_what_is_in_the_way(folder, checked)
+    _ask_before_replacing(folder, replaced, checked.manifest, confirm)
+    with folder.staging(RESTORING_FOLDER) as staging:
+        staged = _stage(checked, staging)
+        restored: list[str] = []
+        for name, dump in checked.dumps().items():
+            with staging.open(staged[dump.name]) as source:
+                _restore_dump(name, commands[name], source, restored)
+            restored.append(name)
+        _move_into_place(folder, staging, checked, staged)
+    return checked.manifest
 
 
 def _backup_commands(shelf: Shelf, name: str) -> Backup:
@@ -205,35 +141,205 @@ def _dump(name: str, command: list[str], target: Path) -> None:
     with target.open("wb") as sink:
         result = subprocess.run(command, stdout=sink, stderr=subprocess.PIPE, check=False)
     if result.returncode != 0:
-        raise OperationFailed(f"Dumping {name} failed: {result.stderr.decode(errors='replace').strip()}")
+        raise OperationFailed(f"Dumping {name} failed: {_one_line(result.stderr)}")
 
 
-def _restore_dump(name: str, command: list[str], dump: Path) -> None:
+def _write_archive(
+    target: Path,
+    manifest: Manifest,
+    folder: StudentFolder,
+    shelf: Shelf,
+    running: dict[str, tuple[str, str]],
+    access: StackAccess,
+) -> None:
+    """The dumps, then the folders, then the manifest with their checksums: written beside target, then renamed."""
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with _new_archive(partial, target) as sink, tarfile.open(fileobj=sink, mode="w:gz") as archive:
+            writer = ArchiveWriter(archive)
+            _add_dumps(writer, shelf, manifest, running, access)
+            for name in restorable_folders(shelf):
+                _add_student_folder(writer, folder, name, manifest.left_out)
+            manifest.files = writer.files
+            writer.add_manifest(manifest)
+        partial.replace(target)
+    except OSError as error:  # the archive's disk is full, or a file shrank while it was read
+        reason = error.strerror or error
+        raise OperationFailed(f"Writing the backup to {target} failed ({reason}); nothing was kept.") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _add_dumps(
+    writer: ArchiveWriter, shelf: Shelf, manifest: Manifest, running: dict[str, tuple[str, str]], access: StackAccess
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="tm351-backup-") as workdir:
+        for name, member in manifest.databases.items():
+            dump = Path(workdir) / f"{name}.dump"
+            _dump(name, access.docker(*_exec(running[name][0], shelf, name)), dump)
+            with dump.open("rb") as source:
+                status = os.fstat(source.fileno())
+                writer.add_file(member, source, status.st_size, executable=False, mtime=status.st_mtime)
+            dump.unlink()
+
+
+def _add_student_folder(writer: ArchiveWriter, folder: StudentFolder, name: str, left_out: dict[str, str]) -> None:
+    """Its folders and regular files; anything else is recorded in left_out, never followed or opened."""
+    for entry in folder.walk(name):
+        arcname = f"{FILES}/{entry.relative}"
+        mode = entry.status.st_mode
+        if stat.S_ISDIR(mode):
+            writer.add_folder(arcname, entry.status.st_mtime)
+        elif stat.S_ISREG(mode):
+            _add_student_file(writer, folder, entry, arcname)
+        else:
+            left_out[str(entry.relative)] = _kind(mode)
+
+
+def _add_student_file(writer: ArchiveWriter, folder: StudentFolder, entry: Entry, arcname: str) -> None:
+    try:
+        content = folder.open_file(entry)
+        status = os.fstat(content.fileno()) if content else None
+    except OSError as error:
+        raise OperationFailed(
+            f"Cannot read {shown(str(folder.root / entry.relative))} ({error.strerror}): make it readable, or move it"
+            " out of the folder, then back up again."
+        ) from None
+    if content is None or status is None:
+        return  # gone, or no longer a file, since its folder was listed
+    with content:
+        writer.add_file(arcname, content, status.st_size, bool(status.st_mode & 0o111), status.st_mtime)
+
+
+def _new_archive(partial: Path, target: Path) -> BinaryIO:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        raise UsageProblem(
+            f"Cannot write the backup to {target}: {error.strerror}: choose a folder you can write with -o."
+        ) from None
+    return os.fdopen(descriptor, "wb")
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+_KINDS = (
+    (stat.S_ISREG, "file"),
+    (stat.S_ISDIR, "folder"),
+    (stat.S_ISLNK, "symbolic link"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "device"),
+    (stat.S_ISBLK, "device"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((kind for test, kind in _KINDS if test(mode)), "entry of an unknown type")
+
+
+def _restore_commands(
+    shelf: Shelf, manifest: Manifest, running: dict[str, tuple[str, str]], access: StackAccess
+) -> dict[str, list[str]]:
+    missing = [name for name in manifest.databases if name not in running]
+    if missing:
+        raise UsageProblem(
+            f"The backup holds the databases of {', '.join(map(shown, missing))}, which are not running: start a"
+            f" recipe with {', '.join(map(shown, missing))} (python3 tasks.py up RECIPE), then restore again."
+        )
+    return {name: access.docker(*_exec(running[name][0], shelf, name, restore=True)) for name in manifest.databases}
+
+
+def _refuse_what_is_in_the_way(folder: StudentFolder, checked: CheckedArchive) -> int:
+    """Before anything changes: no link on the way to any path the restore writes, no file or other entry where a
+    folder goes, and nothing but a file where a file goes. Returns how many files the restore replaces."""
+    for member in checked.student_folders():
+        status = folder.status_of(member.in_student_folder)
+        if status is not None and not stat.S_ISDIR(status.st_mode):
+            _refuse_entry(folder, member, status, "a folder")
+    replaced = 0
+    for member in checked.student_files():
+        status = folder.status_of(member.in_student_folder)
+        if status is not None and not stat.S_ISREG(status.st_mode):
+            _refuse_entry(folder, member, status, "a file")
+        replaced += status is not None
+    return replaced
+
+
+def _refuse_entry(folder: StudentFolder, member: Member, status: os.stat_result, wanted: str) -> NoReturn:
+    path = folder.root / member.in_student_folder
+    folder.refuse_links([path])
+    raise UsageProblem(
+        f"{shown(str(path))} is a {_kind(status.st_mode)} where the backup has {wanted}: move it away, then restore"
+        " again; nothing was changed."
+    )
+
+
+def _ask_before_replacing(
+    folder: StudentFolder, replaced: int, manifest: Manifest, confirm: Callable[[str], bool]
+) -> None:
+    parts = [f"{replaced} files in {folder.root}"] if replaced else []
+    parts += [f"the {shown(name)} databases" for name in manifest.databases]
+    if parts and not confirm(f"Restoring replaces {' and '.join(parts)}. Continue?"):
+        raise UsageProblem("Nothing was restored: confirm, or pass --yes.")
+
+
+def _stage(checked: CheckedArchive, staging: Staging) -> dict[str, str]:
+    """The student files and dumps of the archive, written into the staging folder: member -> staged file's name."""
+    modes = {member.name: 0o755 if member.executable else 0o644 for member in checked.student_files()}
+    modes.update({member.name: 0o600 for member in checked.dumps().values()})
+    staged: dict[str, str] = {}
+
+    def stage(member: Member, content: BinaryIO) -> None:
+        if member.name in modes:
+            staged[member.name] = name = str(len(staged))
+            staging.write(name, content, modes[member.name], member.mtime)
+
+    try:
+        checked.read_files(stage)
+    except OSError as error:
+        raise OperationFailed(
+            f"Cannot stage the backup's files in {staging.path} ({error.strerror or error}): free some space, then"
+            " restore again; nothing was changed."
+        ) from None
+    return staged
+
+
+def _restore_dump(name: str, command: list[str], dump: BinaryIO, restored: list[str]) -> None:
     console.print(f"Restoring the {name} databases ...")
-    with dump.open("rb") as source:
-        result = subprocess.run(command, stdin=source, capture_output=True, check=False)
+    result = subprocess.run(command, stdin=dump, capture_output=True, check=False)
     if result.returncode != 0:
-        raise OperationFailed(f"Restoring {name} failed: {result.stderr.decode(errors='replace').strip()}")
+        also = f"; the {' and '.join(restored)} databases were restored" if restored else ""
+        raise OperationFailed(
+            f"Restoring the {name} databases failed: {_one_line(result.stderr) or f'exit code {result.returncode}'}."
+            f" No file was changed{also}."
+        )
 
 
-def _extract_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
-    """Write one file as the invoking user (never with the archive's owners or modes beyond rw)."""
-    source = archive.extractfile(member)
-    if source is None:
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.restoring")
-    with partial.open("wb") as sink:
-        while chunk := source.read(1 << 20):
-            sink.write(chunk)
-    os.chmod(partial, 0o644 if not member.mode & 0o111 else 0o755)
-    os.utime(partial, (member.mtime, member.mtime))
-    partial.replace(target)
+def _move_into_place(folder: StudentFolder, staging: Staging, checked: CheckedArchive, staged: dict[str, str]) -> None:
+    """Each folder made and each staged file renamed into place: what gets in the way now (the folder's programs
+    may still be writing it) stops it, and is never followed."""
+    files = checked.student_files()
+    moved = 0
+    try:
+        for member in checked.student_folders():
+            os.close(folder.make_folder(member.in_student_folder))
+        for member in files:
+            folder.move_into_place(staging, staged[member.name], member.in_student_folder)
+            moved += 1
+    except (OSError, UsageProblem) as error:
+        reason = "a link or a file appeared on the way" if isinstance(error, UsageProblem) else str(error)
+        raise OperationFailed(
+            f"Putting the restored files in place stopped ({reason}): {moved} of {len(files)} are in place, and the"
+            " databases were restored."
+        ) from None
 
 
-def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = int(datetime.now(UTC).timestamp())
-    info.mode = 0o644
-    archive.addfile(info, io.BytesIO(data))
+def _one_line(output: bytes) -> str:
+    return "; ".join(line.strip() for line in output.decode(errors="replace").splitlines() if line.strip())
