@@ -12,9 +12,15 @@
 //   {"end":{"collections":…,"documents":…,"views":…}}   last, so that a cut-off file is refused
 // Each collection is read when its turn comes, as mongodump reads them: not a snapshot of the server.
 //
-// import puts such a file back: each collection and view in it replaces the one of the same name
-// (dropped, then made again with its options, documents and indexes); the others are kept. Nothing is
-// changed unless the file starts with the header and ends with the last line.
+// import puts such a file back: each collection and view in it replaces the one of the same name; the
+// others are kept. The whole file is read first, and nothing is changed unless it starts with the header,
+// every line in between is one export writes, and the last line's counts are what it holds. Then each
+// collection is made beside the one it replaces, as STAGING + its name (options, documents, then indexes),
+// and only once every one of them is in are they renamed over the ones they replace (renameCollection
+// with dropTarget: the old one goes in the same step). A failure before that (a document the server
+// refuses, a full disk) drops what was staged and leaves every collection as it was. Time series (which
+// cannot be renamed), system.js (which cannot be dropped) and views (which hold no data) are made last,
+// in place. A staging collection that an interrupted import left behind is dropped at the next.
 "use strict";
 
 const fs = require("fs");
@@ -28,6 +34,7 @@ const READ_BYTES = 1 << 20;
 const BATCH_DOCUMENTS = 1000;
 const BATCH_BYTES = 8 << 20;
 const NAMESPACE_NOT_FOUND = 26;
+const STAGING = "tm351_restoring_";
 
 function adminPassword() {
   const file = process.env.MONGODB_ADMIN_PASSWORD_FILE || "/run/secrets/mongodb_admin_password";
@@ -50,7 +57,7 @@ function byName(a, b) {
 // system.js holds a database's stored functions; the other system collections are the server's own
 // (views are kept as view entries, time series as their collections).
 function exported(info) {
-  return !info.name.startsWith("system.") || info.name === "system.js";
+  return (!info.name.startsWith("system.") || info.name === "system.js") && !info.name.startsWith(STAGING);
 }
 
 async function exportTo(client, file) {
@@ -132,15 +139,6 @@ function lineReader(input) {
   };
 }
 
-function lastLine(input) {
-  const size = fs.fstatSync(input).size;
-  const length = Math.min(size, 1 << 16);
-  const tail = Buffer.alloc(length);
-  fs.readSync(input, tail, 0, length, size - length);
-  const text = tail.toString("utf8").replace(/\n+$/, "");
-  return text.slice(text.lastIndexOf("\n") + 1);
-}
-
 class Refused extends Error {}
 
 function parsed(line, relaxed) {
@@ -151,11 +149,113 @@ function parsed(line, relaxed) {
   }
 }
 
-function writable(db) {
-  if (SKIPPED_DATABASES.includes(db)) {
-    throw new Refused(`it writes to the ${db} database`);
+function namespace(item) {
+  return `${item.db}.${item.name}`;
+}
+
+// A collection or view of a database the import may write, under a name export writes.
+function writable(item) {
+  if (typeof item.db !== "string" || typeof item.name !== "string") {
+    throw new Refused("a collection or view has no database or no name");
   }
-  return db;
+  if (SKIPPED_DATABASES.includes(item.db)) {
+    throw new Refused(`it writes to the ${item.db} database`);
+  }
+  if (item.name.startsWith(STAGING) || (item.name.startsWith("system.") && item.name !== "system.js")) {
+    throw new Refused(`it writes to ${namespace(item)}, which is not a collection export writes`);
+  }
+  return item;
+}
+
+const CUT_OFF = "it does not end with the line that says how much it holds (it was cut off)";
+
+// Every entry of the file after its header, parsed, with its line. A last line that does not parse is
+// one cut off.
+function* entries(file) {
+  const input = fs.openSync(file, "r");
+  try {
+    const nextLine = lineReader(input);
+    const header = parsed(nextLine() || "null", true);
+    if (!header || header.format !== FORMAT || header.format_version !== 1) {
+      throw new Refused(`it does not start with a ${FORMAT} header of format 1`);
+    }
+    for (let line = nextLine(), following = nextLine(); line !== null; line = following, following = nextLine()) {
+      if (line.length > 0) {
+        let entry;
+        try {
+          entry = parsed(line, false);
+        } catch (error) {
+          throw following === null ? new Refused(CUT_OFF) : error;
+        }
+        yield { entry, line };
+      }
+    }
+  } finally {
+    fs.closeSync(input);
+  }
+}
+
+// The first reading, which writes nothing: the whole file checked, its collections and views listed.
+function checked(file) {
+  const counts = { collections: 0, documents: 0, views: 0 };
+  const seen = new Set();
+  const collections = [];
+  const views = [];
+  let inCollection = false;
+  let end = null;
+  for (const { entry, line } of entries(file)) {
+    if (end !== null) {
+      throw new Refused("a line comes after the last one");
+    }
+    if (entry.document !== undefined) {
+      if (!inCollection) {
+        throw new Refused("a document comes before any collection");
+      }
+      counts.documents += 1;
+    } else if (entry.collection !== undefined || entry.view !== undefined) {
+      const item = writable(entry.collection || entry.view);
+      if (seen.has(namespace(item))) {
+        throw new Refused(`it holds ${namespace(item)} twice`);
+      }
+      seen.add(namespace(item));
+      inCollection = entry.collection !== undefined;
+      if (inCollection) {
+        collections.push({ db: item.db, name: item.name, inPlace: !renamable(item) });
+        counts.collections += 1;
+      } else {
+        views.push(item);
+        counts.views += 1;
+      }
+    } else if (entry.end !== undefined) {
+      end = entry.end;
+    } else {
+      throw new Refused(`an unexpected line: ${line.slice(0, 80)}`);
+    }
+  }
+  if (end === null) {
+    throw new Refused(CUT_OFF);
+  }
+  const promised = EJSON.stringify(end);
+  if (EJSON.stringify(counts) !== promised) {
+    throw new Refused(`it promises ${promised} but holds ${EJSON.stringify(counts)}`);
+  }
+  return { collections, views, counts };
+}
+
+// A time series cannot be renamed, and system.js cannot be dropped, which renaming over it would do.
+function renamable(collection) {
+  return collection.type !== "timeseries" && collection.name !== "system.js";
+}
+
+// The collection made again, empty: dropped and created, or, for system.js, emptied.
+async function remade(database, name, options) {
+  const [found] = await database.listCollections({ name }, { nameOnly: true }).toArray();
+  if (name === "system.js" && found && found.type === "collection") {
+    await database.collection(name).deleteMany({});
+  } else {
+    await drop(database, name);
+    await database.command({ create: name, ...(options || {}) });
+  }
 }
 
 async function drop(database, name) {
@@ -168,31 +268,26 @@ async function drop(database, name) {
   }
 }
 
-async function importFrom(client, file) {
-  const input = fs.openSync(file, "r");
-  const nextLine = lineReader(input);
-  const header = parsed(nextLine() || "null", true);
-  if (!header || header.format !== FORMAT || header.format_version !== 1) {
-    throw new Refused(`it does not start with a ${FORMAT} header of format 1`);
+async function dropStaging(client) {
+  const { databases } = await client.db("admin").command({ listDatabases: 1, nameOnly: true });
+  for (const { name } of databases.filter((entry) => !SKIPPED_DATABASES.includes(entry.name))) {
+    const database = client.db(name);
+    const filter = { name: { $regex: `^${STAGING}` } };
+    for (const leftover of await database.listCollections(filter, { nameOnly: true }).toArray()) {
+      await drop(database, leftover.name);
+    }
   }
-  let expected;
-  try {
-    expected = EJSON.parse(lastLine(input), { relaxed: true }).end;
-  } catch {
-    expected = undefined;
-  }
-  if (!expected) {
-    throw new Refused("it does not end with the line that says how much it holds (it was cut off)");
-  }
-  const counts = { collections: 0, documents: 0, views: 0 };
-  const views = [];
+}
+
+// A reading that makes collections: each one that target names a collection for (null: not this time) is
+// made there, with its options, documents and indexes.
+async function writeCollections(client, file, target) {
   let current = null;
   let batch = [];
   let batchBytes = 0;
   const insertBatch = async () => {
     if (batch.length > 0) {
       await current.collection.insertMany(batch, { ordered: true, bypassDocumentValidation: true });
-      counts.documents += batch.length;
       batch = [];
       batchBytes = 0;
     }
@@ -203,54 +298,66 @@ async function importFrom(client, file) {
       if (current.indexes.length > 0) {
         await current.database.command({ createIndexes: current.name, indexes: current.indexes });
       }
-      counts.collections += 1;
       current = null;
     }
   };
-  for (let line = nextLine(); line !== null; line = nextLine()) {
-    if (line.length === 0) {
-      continue;
-    }
-    const entry = parsed(line, false);
+  for (const { entry, line } of entries(file)) {
     if (entry.document !== undefined) {
-      if (current === null) {
-        throw new Refused("a document comes before any collection");
+      if (current !== null) {
+        batch.push(entry.document);
+        batchBytes += line.length;
+        if (batch.length >= BATCH_DOCUMENTS || batchBytes >= BATCH_BYTES) {
+          await insertBatch();
+        }
       }
-      batch.push(entry.document);
-      batchBytes += line.length;
-      if (batch.length >= BATCH_DOCUMENTS || batchBytes >= BATCH_BYTES) {
-        await insertBatch();
+    } else if (entry.collection !== undefined || entry.view !== undefined) {
+      await finishCollection();
+      const name = entry.collection ? target(entry.collection) : null;
+      if (name !== null) {
+        const { db, options, indexes } = entry.collection;
+        const database = client.db(db);
+        await remade(database, name, options);
+        const specs = (indexes || []).map(({ v, ns, ...spec }) => spec);
+        current = { database, name, collection: database.collection(name), indexes: specs };
       }
-    } else if (entry.collection !== undefined) {
-      await finishCollection();
-      const { db, name, options, indexes } = entry.collection;
-      const database = client.db(writable(db));
-      await drop(database, name);
-      await database.command({ create: name, ...(options || {}) });
-      const specs = (indexes || []).map(({ v, ns, ...spec }) => spec);
-      current = { database, name, collection: database.collection(name), indexes: specs };
-    } else if (entry.view !== undefined) {
-      await finishCollection();
-      writable(entry.view.db);
-      views.push(entry.view);
-    } else if (entry.end !== undefined) {
-      break;
-    } else {
-      throw new Refused(`an unexpected line: ${line.slice(0, 80)}`);
     }
   }
   await finishCollection();
+}
+
+// A collection takes the place of a view of its name by a rename only once the view is gone.
+async function dropView(database, name) {
+  const [found] = await database.listCollections({ name }, { nameOnly: true }).toArray();
+  if (found && found.type === "view") {
+    await drop(database, name);
+  }
+}
+
+async function importFrom(client, file) {
+  const { collections, views, counts } = checked(file);
+  await dropStaging(client);
+  const staged = collections.filter((collection) => !collection.inPlace);
+  const stagedNames = new Set(staged.map(namespace));
+  try {
+    await writeCollections(client, file, (item) => (stagedNames.has(namespace(item)) ? STAGING + item.name : null));
+  } catch (error) {
+    await dropStaging(client);
+    throw new Error(`${error.message}; every collection is as it was`);
+  }
+  const admin = client.db("admin");
+  for (const { db, name } of staged) {
+    await dropView(client.db(db), name);
+    await admin.command({ renameCollection: `${db}.${STAGING}${name}`, to: `${db}.${name}`, dropTarget: true });
+  }
+  const inPlace = new Set(collections.filter((collection) => collection.inPlace).map(namespace));
+  if (inPlace.size > 0) {
+    await writeCollections(client, file, (item) => (inPlace.has(namespace(item)) ? item.name : null));
+  }
   // Last, so that a view finds the collections of the archive it reads from.
   for (const view of views) {
     const database = client.db(view.db);
     await drop(database, view.name);
     await database.command({ create: view.name, ...view.options });
-    counts.views += 1;
-  }
-  fs.closeSync(input);
-  const promised = EJSON.stringify(expected);
-  if (EJSON.stringify(counts) !== promised) {
-    throw new Error(`the archive promised ${promised} but held ${EJSON.stringify(counts)}`);
   }
   return counts;
 }

@@ -3,8 +3,9 @@
 # docker compose exec -T mongodb restore.sh < FILE
 # Every collection in the archive replaces the one of the same name; collections that are not in the
 # archive are kept. The users are not restored: they come from the secrets (start.sh).
-# A mongodump archive goes through mongorestore --drop, Extended JSON from archive.js through archive.js:
-# each image reads the kind it writes, and says so of the other.
+# A mongodump archive goes through mongorestore --drop, Extended JSON from archive.js through archive.js,
+# which checks the whole archive and stages every collection before it replaces any (a failed restore
+# leaves them as they were): each image reads the kind it writes, and says so of the other.
 # Runs as root, like backup.sh, and passes the admin password the same way.
 set -euo pipefail
 
