@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import tarfile
 import zlib
 from collections.abc import Callable, Collection, Iterator
@@ -37,6 +38,7 @@ MANIFEST = "manifest.json"
 FILES = "files"
 DATABASES = "databases"
 _READ_BYTES = 1 << 20
+_LATEST_MTIME = 1 << 33  # in the year 2242
 _MANIFEST_BYTES = 64 << 20  # the manifest of a million files; a larger one was not written by `backup`
 _DAMAGED = (tarfile.TarError, EOFError, zlib.error, OSError)  # gzip.BadGzipFile is an OSError
 
@@ -309,6 +311,11 @@ def _manifest_document(archive_path: Path, data: bytes | None) -> dict:
     return document
 
 
+def _mtime(info: tarfile.TarInfo) -> int:
+    """The member's time, within what a file system takes (a pax header may say any number, or inf)."""
+    return min(max(int(info.mtime), 0), _LATEST_MTIME) if math.isfinite(info.mtime) else 0
+
+
 def _normalised(name: str) -> str:
     return str(PurePosixPath(name))
 
@@ -337,7 +344,7 @@ def _checked_members(
         if name in members:
             refuse(f"it holds '{shown(name)}' twice")
         _check_place(path, info.isdir(), restorable, refuse)
-        members[name] = Member(name, info.isfile(), digest, info.mode, int(info.mtime))
+        members[name] = Member(name, info.isfile(), digest, info.mode, _mtime(info))
     for name in members:
         for parent in PurePosixPath(name).parents:
             holder = members.get(str(parent))

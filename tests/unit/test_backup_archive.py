@@ -477,3 +477,17 @@ def test_a_full_disk_while_staging_is_one_line_and_changes_nothing(folder, stack
         restore(archive, folder, stack)
     assert snapshot(folder) == before
     assert database(tmp_path) == b"PGDMP newer"
+
+
+@pytest.mark.parametrize("mtime", ["inf", "1e300", "-5"])
+def test_a_file_time_no_file_system_takes_restores_as_a_time_it_does(folder, stack, tmp_path, mtime):
+    info = entry("files/notebooks/when.txt", size=1)
+    info.pax_headers = {"mtime": mtime}
+    archive = crafted(tmp_path / "crafted.tar.gz", 1, extra=[])
+    with tarfile.open(archive) as source:
+        members = [(member, source.extractfile(member).read() if member.isfile() else None) for member in source]
+    with tarfile.open(archive, "w:gz", format=tarfile.PAX_FORMAT) as made:
+        for member, data in [*members, (info, b"x")]:
+            made.addfile(member, io.BytesIO(data) if data is not None else None)
+    restore(archive, folder, stack)
+    assert (folder / "notebooks" / "when.txt").read_text() == "x"
