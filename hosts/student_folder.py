@@ -154,8 +154,14 @@ class StudentFolder:
         """The private folder root/NAME for files on their way in: what an interrupted run left there is removed
         first, and the folder itself on every way out."""
         path = self.root / name
-        _remove(path)
-        os.mkdir(path, 0o700)
+        try:
+            _remove(path)
+            os.mkdir(path, 0o700)
+        except OSError as error:
+            raise UsageProblem(
+                f"Cannot make {path} ({error.strerror}): make {self.root} writable, then run the command again;"
+                " nothing was changed."
+            ) from None
         try:
             descriptor = os.open(path, _FOLDER_FLAGS)
             try:
