@@ -4,7 +4,6 @@ survives `down` and `up`, a backup puts the data back, and a CPU without AVX get
 
 from __future__ import annotations
 
-import io
 import json
 import platform
 import tarfile
@@ -13,6 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.helpers.backups import dump_of, rewritten
 from tests.helpers.cli import run_cli
 from tests.helpers.stacks import Stack
 from tm351vce.shelf.catalogue import load_shelf
@@ -38,6 +38,11 @@ db = pymongo.MongoClient(os.environ["MONGODB_URI"]).tm351
 for doc in db.modules.find({}, {"_id": False}).sort("code"):
     print(sorted((key, type(value).__name__, str(value)) for key, value in doc.items()))
 print(sorted(index["name"] for index in db.modules.list_indexes()))
+"""
+
+NOTES = """
+import os, pymongo
+print(sorted(str(note) for note in pymongo.MongoClient(os.environ["MONGODB_URI"]).tm351.notes.find({}, {"_id": False})))
 """
 
 WITHOUT_LOGIN = """
@@ -153,15 +158,50 @@ def test_backup_purge_up_restore_gives_the_same_documents_with_their_types(runni
 
 
 def backup_holding(good: Path, target: Path, dump: bytes) -> Path:
-    """A copy of a good backup whose MongoDB dump is replaced."""
-    with tarfile.open(good) as source, tarfile.open(target, "w:gz") as copy:
-        for member in source.getmembers():
-            data = source.extractfile(member).read() if member.isfile() else None
-            if member.name == "databases/mongodb.dump":
-                data = dump
-                member.size = len(dump)
-            copy.addfile(member, io.BytesIO(data) if data is not None else None)
-    return target
+    """A copy of a good backup whose MongoDB dump is replaced (its checksum too, so that the dump reaches MongoDB)."""
+    return rewritten(good, target, {"databases/mongodb.dump": dump})
+
+
+def failing_halfway(dump: bytes) -> bytes:
+    """The dump with its last collection's first document twice: the server refuses the second one (a duplicate
+    _id) after the collections before it went in, yet every line parses and the counts still add up."""
+    lines = dump.decode().splitlines()
+    starts = [number for number, line in enumerate(lines) if line.startswith('{"collection":')]
+    first = next(number for number in range(starts[-1], len(lines)) if lines[number].startswith('{"document":'))
+    lines.insert(first, lines[first])
+    end = json.loads(lines[-1])
+    end["end"]["documents"]["$numberInt"] = str(int(end["end"]["documents"]["$numberInt"]) + 1)
+    lines[-1] = json.dumps(end, separators=(",", ":"))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_dump_that_fails_halfway_leaves_every_collection_and_file_as_it_was(running, tmp_path):
+    mine = running.data_dir / "notebooks" / "mine.txt"
+    mine.write_text("as in the backup")
+    good = tmp_path / "good.tar.gz"
+    assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
+    archive = backup_holding(good, tmp_path / "halfway.tar.gz", failing_halfway(dump_of(good, "mongodb")))
+    changed = running.run(
+        "import os, pymongo\n"
+        "db = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351\n"
+        "db.modules.update_one({'code': 'M269'}, {'$set': {'credits': 60}})\n"
+        "db.notes.insert_one({'after': 'the backup, again'})\n"
+    )
+    assert changed.status == "ok", changed.errors
+    mine.write_text("changed since the backup")
+    before = documents(running), running.run(NOTES).stdout
+
+    result = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
+    assert (documents(running), running.run(NOTES).stdout) == before
+    assert mine.read_text() == "changed since the backup"
+    assert result.returncode == 1, result.stdout + result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert "duplicate key" in error and "every collection is as it was" in error and "No file was changed" in error
+    assert "Traceback" not in result.stderr
+    collections = running.run(
+        "import os, pymongo\nprint(pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.list_collection_names())\n"
+    )
+    assert "tm351_restoring_" not in collections.stdout
 
 
 @pytest.mark.parametrize("kind", ["mongodump", "cut-off"])

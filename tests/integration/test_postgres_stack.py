@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import tarfile
 
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.helpers.backups import rewritten
 from tests.helpers.course_kernel import COURSE_SESSION
 from tests.helpers.jupyter_kernel import browser_session, execute
 from tests.helpers.stacks import Stack
@@ -170,20 +172,35 @@ def test_rows_survive_down_and_up(running):
     assert rows(running) == "[('M269', 30), ('TM351', 30)]"
 
 
-def test_backup_purge_up_restore_gives_the_same_rows_and_files(running, tmp_path):
+@pytest.fixture
+def link_and_fifo(running):
+    """A link and a FIFO in the student's folders, which a restore would refuse, so a backup leaves them out."""
+    link, fifo = running.data_dir / "notebooks" / "etc", running.data_dir / "data" / "pipe"
+    link.symlink_to("/etc")
+    os.mkfifo(fifo)
+    yield
+    link.unlink()
+    fifo.unlink()
+
+
+def test_backup_purge_up_restore_gives_the_same_rows_and_files(running, tmp_path, link_and_fifo):
     (running.data_dir / "notebooks" / "work.ipynb").write_text('{"cells": []}')
     (running.data_dir / "data" / "grades.csv").write_text("code,grade\nTM351,85\n")
     archive = tmp_path / "backup.tar.gz"
     made = running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(archive))
     assert made.returncode == 0, made.stderr
+    assert "Left out 2 entries" in made.stderr
     with tarfile.open(archive) as opened:
         names = opened.getnames()
+        files = {member.name for member in opened.getmembers() if member.isfile()}
         manifest = json.load(opened.extractfile("manifest.json"))
-    assert names[0] == "manifest.json"
+    assert names[-1] == "manifest.json"  # it holds the checksums of all the others
     assert "files/notebooks/work.ipynb" in names
-    assert not [name for name in names if ".tm351" in name]
+    assert not [name for name in names if ".tm351" in name or name.endswith(("/etc", "/pipe"))]
     assert manifest["databases"] == {"postgres": "databases/postgres.dump"}
     assert manifest["images"]["postgres"].startswith("tm351/postgres:")
+    assert set(manifest["files"]) == files - {"manifest.json"}
+    assert manifest["left_out"] == {"notebooks/etc": "symbolic link", "data/pipe": "FIFO"}
 
     assert running.cli("down", "--purge", "--yes").returncode == 0
     (running.data_dir / "data" / "grades.csv").write_text("changed after the backup\n")
@@ -198,6 +215,32 @@ def test_backup_purge_up_restore_gives_the_same_rows_and_files(running, tmp_path
     assert (running.data_dir / "data" / "grades.csv").read_text() == "code,grade\nTM351,85\n"
     assert (running.data_dir / "notebooks" / "work.ipynb").read_text() == '{"cells": []}'
     assert not [path for path in running.data_dir.rglob("*") if path.name.endswith((".partial", ".restoring"))]
+    assert not (running.data_dir / ".tm351-restoring").exists()
+
+
+def student_files(stack: Stack) -> dict[str, str]:
+    found = [path for folder in ("notebooks", "data") for path in (stack.data_dir / folder).rglob("*")]
+    return {str(path.relative_to(stack.data_dir)): path.read_text() for path in found if path.is_file()}
+
+
+def test_a_dump_that_fails_to_restore_leaves_the_rows_and_the_files_as_they_were(running, tmp_path):
+    (running.data_dir / "data" / "grades.csv").write_text("code,grade\nTM351,85\n")
+    good = tmp_path / "good.tar.gz"
+    assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
+    crafted = rewritten(good, tmp_path / "garbage.tar.gz", {"databases/postgres.dump": b"not a pg_dump archive"})
+    (running.data_dir / "data" / "grades.csv").write_text("changed since the backup\n")
+    (running.data_dir / "notebooks" / "new.ipynb").write_text("{}")
+    rows_before, files_before = rows(running), student_files(running)
+
+    result = running.cli("restore", str(crafted), "--data-dir", str(running.data_dir), "--yes")
+    assert rows(running) == rows_before
+    assert student_files(running) == files_before
+    assert not (running.data_dir / ".tm351-restoring").exists()
+    assert result.returncode == 1, result.stdout + result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert "Restoring the postgres databases failed" in error and "No file was changed" in error
+    assert "Traceback" not in result.stderr
+    (running.data_dir / "notebooks" / "new.ipynb").unlink()
 
 
 # A database whose restore runs a server program: a check constraint calls a function that does it for any row
@@ -232,14 +275,7 @@ def test_a_backup_from_elsewhere_cannot_run_sql_as_the_superuser(running, engine
         postgres.exec_run([*as_superuser, "-c", "DROP DATABASE IF EXISTS attack"], user="postgres")
     good = tmp_path / "good.tar.gz"
     assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
-    crafted = tmp_path / "crafted.tar.gz"
-    with tarfile.open(good) as source, tarfile.open(crafted, "w:gz") as target:
-        for member in source.getmembers():
-            content = source.extractfile(member).read() if member.isfile() else None
-            if member.name == "databases/postgres.dump":
-                content = dumped.output[0]
-                member.size = len(content)
-            target.addfile(member, io.BytesIO(content) if content is not None else None)
+    crafted = rewritten(good, tmp_path / "crafted.tar.gz", {"databases/postgres.dump": dumped.output[0]})
 
     result = running.cli("restore", str(crafted), "--data-dir", str(running.data_dir), "--yes")
     ran = postgres.exec_run(["test", "-e", "/tmp/run-by-a-backup"]).exit_code == 0
@@ -252,14 +288,21 @@ def test_a_backup_from_elsewhere_cannot_run_sql_as_the_superuser(running, engine
     assert rows(running) == before
 
 
-@pytest.mark.parametrize("kind", ["truncated", "foreign", "unsafe"])
+@pytest.mark.parametrize("kind", ["truncated", "bad-crc", "secrets", "foreign", "unsafe"])
 def test_a_corrupt_or_foreign_archive_is_refused_and_nothing_changes(running, tmp_path, kind):
-    before = rows(running)
+    before, password = rows(running), running.secret("password")
     archive = tmp_path / f"{kind}.tar.gz"
-    if kind == "truncated":
-        good = tmp_path / "good.tar.gz"
+    good = tmp_path / "good.tar.gz"
+    if kind in ("truncated", "bad-crc", "secrets"):
         assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
+    if kind == "truncated":
         archive.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif kind == "bad-crc":
+        damaged = bytearray(good.read_bytes())
+        damaged[-8] ^= 0xFF  # gzip's trailer, which reading the tar alone never reaches
+        archive.write_bytes(bytes(damaged))
+    elif kind == "secrets":
+        rewritten(good, archive, {"files/.tm351/password": b"the attacker's password\n"})
     else:
         with tarfile.open(archive, "w:gz") as made:
             manifest = {"format": "tm351-backup", "format_version": 1, "created": "x", "version": "x", "recipe": None}
@@ -269,10 +312,11 @@ def test_a_corrupt_or_foreign_archive_is_refused_and_nothing_changes(running, tm
                 info.size = len(content)
                 made.addfile(info, io.BytesIO(content))
     result = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stdout + result.stderr
     assert "nothing was changed" in result.stderr
     assert "Traceback" not in result.stderr
     assert rows(running) == before
+    assert running.secret("password") == password
     assert not (running.data_dir.parent / "escape.txt").exists()
 
 
