@@ -87,10 +87,14 @@ class _Hashing:
         self._size += len(chunk)
         return chunk
 
+    def digest(self) -> Digest:
+        """Of what was read so far."""
+        return Digest(sha256=self._sha256.hexdigest(), size=self._size)
+
     def read_to_end(self) -> Digest:
         while self.read(_READ_BYTES):
             pass
-        return Digest(sha256=self._sha256.hexdigest(), size=self._size)
+        return self.digest()
 
 
 class ArchiveWriter:
@@ -106,12 +110,13 @@ class ArchiveWriter:
         self._archive.addfile(info)
 
     def add_file(self, name: str, source: BinaryIO, size: int, executable: bool, mtime: float) -> None:
-        """The first `size` bytes of source (tarfile fails if there are fewer: the file shrank meanwhile)."""
+        """The first `size` bytes of source: what a file that grew since it was measured has beyond them is left
+        out, and its checksum too (tarfile fails if there are fewer: the file shrank meanwhile)."""
         info = tarfile.TarInfo(name)
         info.size, info.mode, info.mtime = size, 0o755 if executable else 0o644, int(mtime)
         reader = _Hashing(source)
         self._archive.addfile(info, reader)  # read() is all tarfile asks of it
-        self.files[name] = reader.read_to_end()
+        self.files[name] = reader.digest()
 
     def add_manifest(self, manifest: Manifest) -> None:
         data = manifest.as_json()

@@ -491,3 +491,22 @@ def test_a_file_time_no_file_system_takes_restores_as_a_time_it_does(folder, sta
             made.addfile(member, io.BytesIO(data) if data is not None else None)
     restore(archive, folder, stack)
     assert (folder / "notebooks" / "when.txt").read_text() == "x"
+
+
+def test_a_file_that_grows_while_it_is_backed_up_is_kept_as_measured_and_the_backup_restores(
+    folder, stack, tmp_path, monkeypatch
+):
+    measure = os.fstat
+
+    def measured_before_it_grew(descriptor: int) -> os.stat_result:
+        status = measure(descriptor)
+        if stat.S_ISREG(status.st_mode) and status.st_size == len("code,grade\nTM351,85\n"):
+            return os.stat_result((status.st_mode, *status[1:6], 5, *status[7:]))
+        return status
+
+    monkeypatch.setattr(os, "fstat", measured_before_it_grew)
+    archive = make_backup(folder, stack, tmp_path)
+    monkeypatch.undo()
+    (folder / "data" / "grades.csv").unlink()
+    restore(archive, folder, stack)
+    assert (folder / "data" / "grades.csv").read_text() == "code,"
