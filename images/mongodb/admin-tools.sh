@@ -1,13 +1,14 @@
 # shellcheck shell=bash
-# Sourced by backup.sh and restore.sh: how they log in as tm351admin, and a work folder ($workdir) that is
-# deleted on exit. Only root (exec's default user) can read the admin password's secret; it reaches
+# Sourced by backup.sh and restore.sh: how they log in as tm351admin, and a work folder ($workdir, on disk) that
+# is deleted on exit. Only root (exec's default user) can read the admin password's secret; it reaches
 # mongodump and mongorestore in a 0600 file there, never on a command line, and archive.js reads it itself.
 #   tools_login           the options that log mongodump and mongorestore in (a --config file)
 #   admin_archive ARGS... node archive.js ARGS (the image built from PyPI and npm, which has no mongodump)
 : "${MONGODB_ADMIN_PASSWORD_FILE:=/run/secrets/mongodb_admin_password}"
 [ -r "$MONGODB_ADMIN_PASSWORD_FILE" ] \
     || { echo "${0##*/}: cannot read $MONGODB_ADMIN_PASSWORD_FILE: run it as root (exec's default user)" >&2; exit 1; }
-workdir=$(mktemp -d)
+# On the app's scratch volume: an archive may be far larger than the in-memory /tmp.
+workdir=$(mktemp -d --tmpdir=/var/tmp)
 trap 'rm -rf "$workdir"' EXIT
 password=$(<"$MONGODB_ADMIN_PASSWORD_FILE")
 password=${password#"${password%%[![:space:]]*}"}

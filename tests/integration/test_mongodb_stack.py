@@ -175,6 +175,32 @@ def failing_halfway(dump: bytes) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def test_a_database_larger_than_the_in_memory_tmp_backs_up_and_restores(running, tmp_path):
+    """The archive is staged on the app's scratch volume: /tmp is a 16 MiB tmpfs on a read-only root."""
+    inserted = running.run(
+        "import os, hashlib, pymongo\n"
+        "blobs = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.blobs\n"
+        "blobs.drop()\n"
+        "blobs.insert_many([{'n': n, 'text': os.urandom(200).hex()} for n in range(60_000)])  # 24 MB of rows\n"
+        "print(hashlib.sha256(''.join(d['text'] for d in blobs.find().sort('n')).encode()).hexdigest())\n"
+    )
+    assert inserted.status == "ok", inserted.errors
+    archive = tmp_path / "large.tar.gz"
+    made = running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(archive))
+    assert made.returncode == 0, made.stderr
+    emptied = running.run("import os, pymongo\npymongo.MongoClient(os.environ['MONGODB_URI']).tm351.blobs.drop()\n")
+    assert emptied.status == "ok", emptied.errors
+    restored = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
+    assert restored.returncode == 0, restored.stderr
+    read = running.run(
+        "import os, hashlib, pymongo\n"
+        "blobs = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.blobs\n"
+        "print(hashlib.sha256(''.join(d['text'] for d in blobs.find().sort('n')).encode()).hexdigest())\n"
+        "blobs.drop()\n"
+    )
+    assert read.stdout.strip() == inserted.stdout.strip()
+
+
 def test_a_dump_that_fails_halfway_leaves_every_collection_and_file_as_it_was(running, tmp_path):
     mine = running.data_dir / "notebooks" / "mine.txt"
     mine.write_text("as in the backup")
