@@ -77,9 +77,17 @@ class BuildSource(_Strict):
     build_args: dict[str, str] = {}
 
 
+class OnDemand(_Strict):
+    """The app sleeps: `up` leaves it stopped, opening its path wakes it, and it stops again when idle."""
+
+    idle_minutes: float = Field(default=30, gt=0)
+
+
 class App(_Strict):
     name: Name
     description: str
+    # How pages name the app to a person (its name when not given).
+    title: str | None = None
     image: str = Field(pattern=r"^[a-z0-9][a-z0-9._/-]*$")
     build: str
     port: int = Field(ge=1, le=65535)
@@ -121,6 +129,8 @@ class App(_Strict):
     # Where the image's software comes from, in order of preference: the build takes the first whose
     # servers answer (or the one chosen with `build --source APP=NAME`).
     sources: list[BuildSource] = []
+    # Started when first opened through the gateway and stopped after this long without a request.
+    on_demand: OnDemand | None = None
 
     @model_validator(mode="after")
     def _sources_named_once(self) -> App:
@@ -128,6 +138,10 @@ class App(_Strict):
         if len(set(names)) != len(names):
             raise ValueError("each of an app's sources has a name of its own")
         return self
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name
 
     def fields(self) -> dict[str, object]:
         """What catalogue strings may refer to as {name}, {port} and {path}."""
@@ -205,7 +219,23 @@ class Shelf(_Strict):
         return [self.apps[name] for name in recipe.apps]
 
     def memory_mib(self, recipe: Recipe) -> int:
+        """Every app of the recipe awake at once."""
         return sum(app.memory_mib for app in self.apps_of(recipe))
+
+    def awake_apps(self, recipe: Recipe) -> list[App]:
+        """The apps `up` starts: all but those that start on demand."""
+        return [app for app in self.apps_of(recipe) if not app.on_demand]
+
+    def on_demand_apps(self, recipe: Recipe) -> list[App]:
+        return [app for app in self.apps_of(recipe) if app.on_demand]
+
+    def awake_memory_mib(self, recipe: Recipe) -> int:
+        """What must be awake: the recipe less the apps that sleep until opened."""
+        return sum(app.memory_mib for app in self.awake_apps(recipe))
+
+    def peak_memory_mib(self, recipe: Recipe) -> int:
+        """What must be awake and the largest app that starts on demand, woken."""
+        return self.awake_memory_mib(recipe) + max((app.memory_mib for app in self.on_demand_apps(recipe)), default=0)
 
 
 class ShelfError(UsageProblem):
@@ -310,6 +340,13 @@ def _check_references(path: Path, shelf: Shelf) -> None:
                 f"'{app.token_secret}' is not one of the app's secrets",
                 "add it to the app's secrets",
             )
+        if app.on_demand and (not app.path or app.gateway or app.essential or app.docker_access):
+            raise ShelfError(
+                path,
+                f"apps.{app.name}.on_demand",
+                "an app that starts on demand is woken by opening its path, and the stack must stay reachable",
+                "give it a path (not the gateway's, the dashboard's or an essential app's), or remove on_demand",
+            )
         if not app.build_dir.joinpath("Dockerfile").is_file():
             raise ShelfError(
                 path, f"apps.{app.name}.build", f"no Dockerfile in '{app.build}'", "name the app's folder under images/"
@@ -332,6 +369,15 @@ def _check_references(path: Path, shelf: Shelf) -> None:
                         f"'{name}' needs '{needed}', which the recipe leaves out",
                         f"add '{needed}' to the recipe",
                     )
+        wakers = [name for name in recipe.apps if shelf.apps[name].docker_access and shelf.apps[name].path]
+        for name in recipe.apps:
+            if shelf.apps[name].on_demand and not wakers:
+                raise ShelfError(
+                    path,
+                    f"recipes.{recipe.name}.apps",
+                    f"'{name}' starts on demand, and only an app with the Docker socket and a path wakes it",
+                    "add the dashboard to the recipe",
+                )
         if recipe.entrance not in recipe.apps:
             raise ShelfError(
                 path,
@@ -375,6 +421,7 @@ def shelf_summary(shelf: Shelf) -> dict[str, Any]:
                 "image": app.image_ref(shelf.version),
                 "memory_mib": app.memory_mib,
                 "needs": app.needs,
+                "idle_minutes": app.on_demand.idle_minutes if app.on_demand else None,
             }
             for app in shelf.apps.values()
         ],
@@ -384,6 +431,7 @@ def shelf_summary(shelf: Shelf) -> dict[str, Any]:
                 "description": recipe.description,
                 "apps": recipe.apps,
                 "memory_mib": shelf.memory_mib(recipe),
+                "awake_memory_mib": shelf.awake_memory_mib(recipe),
                 "default": recipe.default,
             }
             for recipe in shelf.recipes.values()

@@ -53,6 +53,21 @@ def test_summary_has_the_documented_shape():
     assert [app["name"] for app in summary["apps"]] == list(VALID["apps"])
 
 
+def test_openrefine_starts_on_demand_and_sleeps_after_half_an_hour_idle():
+    shelf = load_shelf()
+    assert {name for name, app in shelf.apps.items() if app.on_demand} == {"openrefine"}
+    assert shelf.app("openrefine").on_demand.idle_minutes == 30
+    assert shelf.app("openrefine").display_name == "OpenRefine"
+    tm351 = shelf.recipe("tm351")
+    assert [app.name for app in shelf.on_demand_apps(tm351)] == ["openrefine"]
+    assert "openrefine" not in [app.name for app in shelf.awake_apps(tm351)]
+    summary = shelf_summary(shelf)
+    assert {app["name"]: app["idle_minutes"] for app in summary["apps"]}["openrefine"] == 30
+    recipes = {recipe["name"]: recipe for recipe in summary["recipes"]}
+    assert recipes["tm351"]["awake_memory_mib"] == shelf.memory_mib(tm351) - shelf.app("openrefine").memory_mib
+    assert recipes["jupyter"]["awake_memory_mib"] == recipes["jupyter"]["memory_mib"]
+
+
 def test_bad_yaml_names_the_line(tmp_path):
     message = error_for(tmp_path, "version: 0.1.0\napps:\n  jupyter: [unclosed\n")
     assert "line" in message
@@ -140,6 +155,18 @@ ONE_CHANGE = {
     "build_folder_must_hold_a_dockerfile": (
         lambda data: data["apps"]["jupyter"].update(build="images/nothing"),
         ["apps.jupyter.build", "no Dockerfile"],
+    ),
+    "an_app_on_demand_is_woken_through_its_path": (
+        lambda data: data["apps"]["postgres"].update(on_demand={"idle_minutes": 10}),
+        ["apps.postgres.on_demand", "woken by opening its path", "give it a path"],
+    ),
+    "an_idle_time_is_more_than_nothing": (
+        lambda data: data["apps"]["openrefine"]["on_demand"].update(idle_minutes=0),
+        ["apps.openrefine.on_demand.idle_minutes", "greater than 0"],
+    ),
+    "an_app_on_demand_needs_the_dashboard_to_wake_it": (
+        lambda data: data["recipes"]["openrefine"]["apps"].remove("dashboard"),
+        ["recipes.openrefine.apps", "'openrefine' starts on demand", "add the dashboard"],
     ),
 }
 
