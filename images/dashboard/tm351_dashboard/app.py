@@ -21,10 +21,13 @@ import docker
 import docker.errors
 from flask import Flask, Response, abort, jsonify, render_template, request
 
-from tm351_dashboard.services import ACTIONS, Healer, NotInProject, Refused, Stack
+from .services import ACTIONS, TITLE_LABEL, Healer, NotInProject, Refused, Stack
+from .sleep import Sleeper, wake
 
 PREFIX = "/dashboard"
 MAX_LOG_LINES = 2000
+# How soon the wake page asks again whether its app is ready, in seconds (it says so in its Retry-After).
+WAKE_POLL_S = 1
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
 
@@ -69,6 +72,23 @@ def create_app(stack: Stack, password_file: Path, user: str = "student") -> Flas
         except Refused as refusal:
             return jsonify({"error": str(refusal)}), 409
 
+    # The gateway sends here whatever request found an app that starts on demand asleep or still starting: a GET
+    # of its page, or its page's own requests. Starting it is the only thing a request here can do.
+    @app.route(f"{PREFIX}/wake/<name>", methods=["GET", "POST"])
+    def waking(name: str) -> Response:
+        try:
+            service = wake(stack, name)
+        except NotInProject:
+            abort(404)
+        except docker.errors.APIError as error:
+            return Response(f"{name} could not be started: {error.explanation or error}\n", 500, mimetype="text/plain")
+        title = stack.container(name).labels.get(TITLE_LABEL) or name
+        page = render_template(
+            "waking.html", title=title, service=service, idle=spoken_duration(service.sleeps_after_s or 0),
+            poll_ms=WAKE_POLL_S * 1000, prefix=PREFIX,
+        )  # fmt: skip
+        return Response(page, 503, {"Retry-After": str(WAKE_POLL_S), "Cache-Control": "no-store"})
+
     @app.get(f"{PREFIX}/api/services/<name>/logs")
     def logs(name: str) -> Response:
         lines = min(max(request.args.get("lines", 100, type=int), 1), MAX_LOG_LINES)
@@ -106,10 +126,23 @@ def _same_origin(origin: str | None, host: str) -> bool:
     return origin is None or urlsplit(origin).netloc == host
 
 
-def _heal_forever(healer: Healer, pause_s: float = 5) -> None:
+def spoken_duration(seconds: int) -> str:
+    if seconds % 60:
+        return f"{seconds} seconds"
+    minutes = seconds // 60
+    return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def tend(sleeper: Sleeper, healer: Healer) -> None:
+    """One round: idle apps go to sleep first, so the healer never finds one that it would restart."""
+    sleeper.check(time.time())
+    healer.check(time.monotonic())
+
+
+def _tend_forever(sleeper: Sleeper, healer: Healer, pause_s: float = 5) -> None:
     while True:
         try:
-            healer.check(time.monotonic())
+            tend(sleeper, healer)
         except docker.errors.DockerException as error:  # the engine restarting: try again at the next round
             print(f"healer: {error}", flush=True)
         time.sleep(pause_s)
@@ -122,7 +155,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     stack = Stack(docker.from_env(), os.environ["TM351_PROJECT"])
     healer = Healer(stack, float(os.environ.get("DASHBOARD_HEAL_AFTER_S", "60")), socket.gethostname())
-    threading.Thread(target=_heal_forever, args=(healer,), daemon=True).start()
+    threading.Thread(target=_tend_forever, args=(Sleeper(stack), healer), daemon=True).start()
     app = create_app(stack, Path(os.environ.get("DASHBOARD_PASSWORD_FILE", "/run/secrets/password")))
     serve(app, host="0.0.0.0", port=int(os.environ.get("DASHBOARD_PORT", "8000")), threads=4, ident="")  # noqa: S104
 

@@ -13,6 +13,11 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ACTIONS = ("start", "stop", "restart")
 APP_LABEL = "org.tm351.app"
+# On an app that starts on demand (the renderer's label contract, shelf/labels.py): its idle time in seconds.
+IDLE_LABEL = "org.tm351.idle_s"
+TITLE_LABEL = "org.tm351.title"
+# What an app that starts on demand is while it is not running: waiting to be opened, not failed.
+SLEEPING = "sleeping"
 # The app that heals the stack, and the mark its log gives each service it restarted.
 HEALER_APP = "dashboard"
 HEALED_MARK = "tm351-healed:"
@@ -38,6 +43,8 @@ class Service:
     essential: bool
     # Restarts by the healer, after the service stayed unhealthy.
     healed: int = 0
+    # An app that starts on demand is stopped after this long without a request; None for the others.
+    sleeps_after_s: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +58,7 @@ class Stack:
     def services(self) -> list[Service]:
         containers = self.containers()
         healed = self.healed_counts(containers)
-        described = (_describe(container, healed.get(_service_name(container), 0)) for container in containers)
+        described = (describe(container, healed.get(service_name(container), 0)) for container in containers)
         return sorted(described, key=lambda service: service.name)
 
     def healed_counts(self, containers: list[Container] | None = None) -> dict[str, int]:
@@ -73,19 +80,19 @@ class Stack:
         return round(self.client.info()["MemTotal"] / 2**20)
 
     def act(self, name: str, action: str) -> Service:
-        container = self._container(name)
+        container = self.container(name)
         if action not in ACTIONS:
             raise NotInProject(action)
         if action != "start" and container.labels.get("org.tm351.essential") == "true":
             raise Refused(f"{name} keeps the stack reachable, so it cannot be stopped or restarted from here.")
         getattr(container, action)()
         container.reload()
-        return _describe(container)
+        return describe(container)
 
     def logs(self, name: str, lines: int) -> str:
-        return self._container(name).logs(tail=lines, timestamps=True).decode("utf-8", errors="replace")
+        return self.container(name).logs(tail=lines, timestamps=True).decode("utf-8", errors="replace")
 
-    def _container(self, name: str) -> Container:
+    def container(self, name: str) -> Container:
         """The project's container for a service name, looked up by label on every call."""
         labels = [f"{PROJECT_LABEL}={self.project}", f"{SERVICE_LABEL}={name}"]
         found = self.client.containers.list(all=True, filters={"label": labels})
@@ -109,7 +116,7 @@ class Healer:
     def check(self, now: float) -> list[str]:
         restarted = []
         for container in self.stack.containers():
-            name = _service_name(container)
+            name = service_name(container)
             health = container.attrs["State"].get("Health", {}).get("Status")
             if container.id.startswith(self.own_id) or container.status != "running" or health != "unhealthy":
                 self.unhealthy_since.pop(name, None)
@@ -124,18 +131,25 @@ class Healer:
         return restarted
 
 
-def _service_name(container: Container) -> str:
+def service_name(container: Container) -> str:
     return container.labels.get(SERVICE_LABEL, container.name)
 
 
-def _describe(container: Container, healed: int = 0) -> Service:
+def idle_limit_s(container: Container) -> int | None:
+    """How long an app that starts on demand may go without a request; None for an app that is always awake."""
+    limit = container.labels.get(IDLE_LABEL, "")
+    return int(limit) if limit.isdigit() else None
+
+
+def describe(container: Container, healed: int = 0) -> Service:
     labels = container.labels
     state = container.attrs["State"]
     running = container.status == "running"
     budget = labels.get("org.tm351.memory_mib")
+    sleeps_after_s = idle_limit_s(container)
     return Service(
         name=labels.get(SERVICE_LABEL, container.name),
-        state=container.status,
+        state=SLEEPING if sleeps_after_s is not None and not running else container.status,
         health=state.get("Health", {}).get("Status", "none") if running else "none",
         memory_mib=_memory_mib(container) if running else None,
         budget_mib=int(budget) if budget else None,
@@ -143,6 +157,7 @@ def _describe(container: Container, healed: int = 0) -> Service:
         path=labels.get("org.tm351.path") or None,
         essential=labels.get("org.tm351.essential") == "true",
         healed=healed,
+        sleeps_after_s=sleeps_after_s,
     )
 
 
@@ -182,7 +197,11 @@ def _without_inactive(usage: int, inactive: int) -> float:
 
 
 def _uptime_s(started_at: str) -> int:
-    # Docker writes nanoseconds; fromisoformat takes at most microseconds.
-    whole, _, fraction = started_at.rstrip("Z").partition(".")
-    started = datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}").replace(tzinfo=UTC)
-    return max(0, round((datetime.now(UTC) - started).total_seconds()))
+    return max(0, round((datetime.now(UTC) - docker_time(started_at)).total_seconds()))
+
+
+def docker_time(text: str) -> datetime:
+    """A time as the engine writes it (RFC 3339 in UTC, with nanoseconds)."""
+    # fromisoformat takes at most microseconds.
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}").replace(tzinfo=UTC)

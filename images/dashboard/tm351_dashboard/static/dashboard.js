@@ -47,7 +47,10 @@ function show(service) {
   state.textContent = service.state;
   state.className = `state state-${service.state}`;
   const health = tr.querySelector(".health");
-  health.textContent = service.healed ? `${service.health}, restarted ${service.healed} times when unhealthy` : service.health;
+  const notes = [service.health];
+  if (service.healed) notes.push(`restarted ${service.healed} times when unhealthy`);
+  if (service.sleeps_after_s !== null) notes.push(`sleeps after ${duration(service.sleeps_after_s)} without use`);
+  health.textContent = notes.join(", ");
   health.className = `health health-${service.health}`;
   tr.querySelector(".uptime").textContent = duration(service.uptime_s);
   const used = service.memory_mib ?? 0;
@@ -55,7 +58,10 @@ function show(service) {
   tr.querySelector(".memory span").textContent =
     service.memory_mib === null ? "–" : `${Math.round(used)} / ${service.budget_mib ?? "?"} MiB`;
   const running = service.state === "running";
-  tr.querySelector("[data-action=start]").disabled = running;
+  const start = tr.querySelector("[data-action=start]");
+  // An app that starts on demand is woken, not started: opening its page does the same.
+  start.textContent = service.sleeps_after_s === null ? "Start" : "Wake";
+  start.disabled = running;
   tr.querySelector("[data-action=stop]").disabled = !running || service.essential;
   tr.querySelector("[data-action=restart]").disabled = service.essential;
 }
