@@ -12,6 +12,8 @@ ROUTES_TARGET = "/etc/nginx/conf.d/tm351.conf"
 # Where they travel when they are not a config file: a read-only container cannot be given a config's content.
 ROUTES_VARIABLE = "GATEWAY_ROUTES"
 CONFIG_NAME = "gateway_routes"
+# What the gateway's log says for each request to an app that starts on demand; the dashboard reads it.
+REQUEST_MARK = "tm351-request:"
 
 _templates = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR),
@@ -26,6 +28,11 @@ def routed_apps(shelf: Shelf, recipe: Recipe) -> list[App]:
     return [app for app in shelf.apps_of(recipe) if app.path and not app.gateway]
 
 
+def waking_app(shelf: Shelf, recipe: Recipe) -> App | None:
+    """The app that wakes the recipe's sleeping apps: the one with the Docker socket and a page (the dashboard)."""
+    return next((app for app in routed_apps(shelf, recipe) if app.docker_access), None)
+
+
 def render_routes(shelf: Shelf, recipe: Recipe, gateway: App) -> str:
     apps = routed_apps(shelf, recipe)
     return _templates.get_template("routes.conf.j2").render(
@@ -33,5 +40,7 @@ def render_routes(shelf: Shelf, recipe: Recipe, gateway: App) -> str:
         port=gateway.port,
         home=apps[0].path if apps else "/healthz",
         routes=apps,
+        waker=waking_app(shelf, recipe),
+        request_mark=REQUEST_MARK,
         login_header=GATEWAY_LOGIN_HEADER,
     )

@@ -68,14 +68,24 @@ class StackOptions:
     patient_health: bool = False
     # A digest of each secret's content, by name (local installs): a service is recreated when one it holds changes.
     secret_digests: dict[str, str] | None = None
+    # How long an app that starts on demand may go without a request before it is stopped, for every such app
+    # (None: each app's own idle_minutes from the catalogue).
+    idle_minutes: float | None = None
 
     @classmethod
     def for_host(
-        cls, shelf: Shelf, data_dir: Path | None, port: int | None, project: str | None = None, expose_db: bool = False
+        cls,
+        shelf: Shelf,
+        data_dir: Path | None,
+        port: int | None,
+        project: str | None = None,
+        expose_db: bool = False,
+        idle_minutes: float | None = None,
     ) -> StackOptions:
         """Options with the catalogue's defaults and the invoking user's uid and gid."""
         return cls(
             expose_db=expose_db,
+            idle_minutes=idle_minutes,
             data_dir=(data_dir or Path(shelf.defaults.data_dir)).expanduser().absolute(),
             port=port or shelf.defaults.port,
             host=shelf.defaults.host,
@@ -90,6 +100,12 @@ class StackOptions:
 
     def image_of(self, app: App, version: str) -> str:
         return (self.images or {}).get(app.name) or app.image_ref(version)
+
+    def idle_s(self, app: App) -> int | None:
+        """The seconds without a request after which an app that starts on demand is stopped; None for the others."""
+        if app.on_demand is None:
+            return None
+        return max(1, round((self.idle_minutes or app.on_demand.idle_minutes) * 60))
 
 
 def entrance_url(shelf: Shelf, recipe: Recipe, options: StackOptions) -> str:
@@ -198,6 +214,9 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
             **({labels.PATH: app.path} if app.path and not app.gateway else {}),
             **({labels.ESSENTIAL: "true"} if app.essential else {}),
             **_secrets_digest(shelf, recipe, app, options),
+            **({labels.TITLE: app.title} if app.title else {}),
+            **({labels.IDLE_S: str(options.idle_s(app))} if app.on_demand else {}),
+            **({labels.GATEWAY: "true"} if app.gateway else {}),
         },
         "cap_drop": ["ALL"],
     }

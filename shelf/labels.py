@@ -15,6 +15,12 @@ VERSION = "org.tm351.version"
 MEMORY_MIB = "org.tm351.memory_mib"
 PATH = "org.tm351.path"
 ESSENTIAL = "org.tm351.essential"
+# How pages name the app to a person.
+TITLE = "org.tm351.title"
+# On an app that starts on demand: the seconds without a request after which the dashboard stops it.
+IDLE_S = "org.tm351.idle_s"
+# On the gateway: its log marks each request to an app that starts on demand (images/gateway/routes.conf.j2).
+GATEWAY = "org.tm351.gateway"
 ROLE = "org.tm351.role"
 # A digest of the secrets a service holds: Compose does not look into secret files, so a changed one would
 # otherwise leave the service running with the old.

@@ -315,3 +315,50 @@ def test_mongodb_uri_names_its_password_for_the_jupyter_image_to_fill_in():
     assert jupyter["environment"]["MONGODB_PASSWORD_FILE"] == "/run/secrets/mongodb_password"
     assert "mongodb_password" in jupyter["secrets"]
     assert "mongodb_admin_password" not in jupyter["secrets"]
+
+
+def test_openrefine_is_labelled_to_sleep_after_its_idle_time_or_the_one_chosen():
+    shelf = load_shelf()
+    services = render_recipe("tm351")["services"]
+    openrefine = services["openrefine"]["labels"]
+    assert openrefine["org.tm351.idle_s"] == "1800"
+    assert openrefine["org.tm351.title"] == "OpenRefine"
+    assert services["gateway"]["labels"]["org.tm351.gateway"] == "true"
+    assert all("org.tm351.idle_s" not in services[name]["labels"] for name in services if name != "openrefine")
+    chosen = StackOptions(data_dir=OPTIONS.data_dir, port=OPTIONS.port, host="127.0.0.1", idle_minutes=0.25)
+    labels = render_compose(shelf, shelf.recipe("openrefine"), chosen)["services"]["openrefine"]["labels"]
+    assert labels["org.tm351.idle_s"] == "15"
+
+
+def test_a_sleeping_openrefine_is_woken_by_the_dashboard_and_each_request_to_it_is_marked_in_the_log():
+    routes = render_recipe("tm351")["configs"]["gateway_routes"]["content"]
+    assert "log_format tm351_request 'tm351-request: $$tm351_app';" in routes
+    location = routes.split("location /openrefine/ {")[1].split("\n    }")[0]
+    # Asleep or still starting, nothing answers: nginx's own 502 (or 504) goes to the dashboard instead.
+    assert "error_page 502 504 = @wake_openrefine;" in location
+    assert "access_log /dev/stdout tm351_request;" in location
+    # Set before the path is taken off: `rewrite ... break` ends the location's `set`s.
+    assert location.index("set $$tm351_app openrefine;") < location.index("rewrite ")
+    waking = routes.split("location @wake_openrefine {")[1].split("\n    }")[0]
+    assert "set $$waker http://dashboard:8000;" in waking
+    assert "rewrite ^ /dashboard/wake/openrefine? break;" in waking
+    assert "access_log /dev/stdout tm351_request;" in waking
+    assert "Authorization" not in waking  # the dashboard checks the student's login itself
+    for location_name in ("/jupyter/", "/dashboard/"):
+        assert "error_page" not in routes.split(f"location {location_name} {{")[1].split("\n    }")[0]
+
+
+def test_a_recipe_without_a_sleeping_app_defines_no_request_marks():
+    """nginx refuses a log format whose variable no location sets."""
+    routes = render_default()["configs"]["gateway_routes"]["content"]
+    assert "tm351_request" not in routes and "tm351_app" not in routes and "@wake" not in routes
+
+
+def test_the_gateway_and_the_dashboard_agree_on_the_marks_and_labels_of_sleeping_apps():
+    from tm351vce.compose.gateway import REQUEST_MARK
+    from tm351vce.images.dashboard.tm351_dashboard import services, sleep
+    from tm351vce.shelf import labels
+
+    assert sleep.REQUEST_MARK == REQUEST_MARK
+    assert (services.IDLE_LABEL, services.TITLE_LABEL) == (labels.IDLE_S, labels.TITLE)
+    assert sleep.GATEWAY_LABEL == labels.GATEWAY
