@@ -314,6 +314,16 @@ def up(
     port: Port = None,
     expose_db: ExposeDb = False,
     force: Annotated[bool, typer.Option("--force", help="Start even if its memory budget does not fit.")] = False,
+    idle_minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--idle-minutes",
+            min=0.01,
+            envvar="TM351_IDLE_MINUTES",
+            help="local: apps that start when opened (OpenRefine) stop after this long without use "
+            "[default: the catalogue's, 30].",
+        ),
+    ] = None,
     provider: Annotated[
         HostProvider,
         typer.Option(
@@ -355,8 +365,8 @@ def up(
     )  # fmt: skip
     shelf = load_shelf()
     host = _host(
-        shelf, provider, data_dir=data_dir, port=port, expose_db=expose_db, force=force, vm=vm, box=box,
-        no_kvm=no_kvm, region=region, student=student, cloud=cloud,
+        shelf, provider, data_dir=data_dir, port=port, expose_db=expose_db, force=force, idle_minutes=idle_minutes,
+        vm=vm, box=box, no_kvm=no_kvm, region=region, student=student, cloud=cloud,
     )  # fmt: skip
     started = host.up(shelf.recipe(recipe) if recipe else None)
     if started.ready:
@@ -374,6 +384,7 @@ def _host(
     port: int | None = None,
     expose_db: bool = False,
     force: bool = False,
+    idle_minutes: float | None = None,
     vm: Provider = Provider.virtualbox,
     box: str | None = None,
     no_kvm: bool = False,
@@ -393,7 +404,7 @@ def _host(
         return AwsHost(shelf, region, student, cloud or CloudOptions(region=region), err, tell)
     if provider is HostProvider.vagrant:
         return VagrantHost(shelf, vm, data_dir, port, box, no_kvm, vagrant_dir)
-    return LocalHost(shelf, data_dir, port, expose_db, force)
+    return LocalHost(shelf, data_dir, port, expose_db, force, idle_minutes)
 
 
 @app.command()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from urllib.parse import urljoin
 
 import docker
 import docker.errors
@@ -24,16 +25,18 @@ from tm351vce.compose.render import (
     render_compose,
 )
 from tm351vce.hosts.base import Confirm, Host, Report, StackAccess, Started
+from tm351vce.hosts.memory_fit import check_memory
 from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.hosts.views import status_table
 from tm351vce.images.build import ensure_images
 from tm351vce.images.dashboard.tm351_dashboard.services import Stack as ServiceView
 from tm351vce.shelf import labels
-from tm351vce.shelf.catalogue import Recipe, Shelf
-from tm351vce.shelf.constants import DEFAULT_PROJECT, HOST_RESERVE_MIB, LOGIN_SECRET
+from tm351vce.shelf.catalogue import App, Recipe, Shelf
+from tm351vce.shelf.constants import DEFAULT_PROJECT, LOGIN_SECRET
 from tm351vce.shelf.engine import compose_cli, docker_client
 from tm351vce.shelf.errors import OperationFailed, UsageProblem
 from tm351vce.shelf.labels import APP as APP_LABEL
+from tm351vce.shelf.labels import IDLE_S as IDLE_LABEL
 from tm351vce.shelf.labels import PROJECT_LABEL, SERVICE_LABEL
 from tm351vce.shelf.labels import RECIPE as RECIPE_LABEL
 from tm351vce.shelf.labels import URL as URL_LABEL
@@ -54,6 +57,8 @@ class ServiceStatus:
     memory_mib: float | None
     # Restarts by the dashboard's healer, after the service stayed unhealthy.
     healed: int = 0
+    # An app that starts on demand ("sleeping" while stopped) is stopped after this long without use.
+    sleeps_after_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,14 +86,20 @@ def current_project() -> str:
 
 
 def up(
-    shelf: Shelf, recipe: Recipe, data_dir: Path | None, port: int | None, expose_db: bool = False, force: bool = False
-) -> str:
-    """Start a recipe and wait until every service is healthy; returns the URL to open."""
-    options = StackOptions.for_host(shelf, data_dir, port, current_project(), expose_db)
+    shelf: Shelf,
+    recipe: Recipe,
+    data_dir: Path | None,
+    port: int | None,
+    expose_db: bool = False,
+    force: bool = False,
+    idle_minutes: float | None = None,
+) -> Started:
+    """Start a recipe's apps but those that start on demand, and wait until they are healthy; returns the URL to
+    open, with what to know about the apps that start on demand."""
+    options = StackOptions.for_host(shelf, data_dir, port, current_project(), expose_db, idle_minutes)
     client = docker_client()
     compose = compose_cli()
-    if not force:
-        _check_memory(shelf, recipe, round(client.info()["MemTotal"] / 2**20))
+    notes = [] if force else check_memory(shelf, recipe, round(client.info()["MemTotal"] / 2**20))
     apps = shelf.apps_of(recipe)
     _check_folder_owns_volumes(client, options)
     folder = StudentFolder(options.data_dir)
@@ -100,18 +111,29 @@ def up(
     _record_folder_owner(client, options)
 
     compose_file = folder.write_file("compose.yaml", to_yaml(render_compose(shelf, recipe, options)))
-    wait_s = max(app.healthcheck.start_period_s for app in apps) + WAIT_MARGIN_S
+    project = [*compose, "-f", str(compose_file)]
+    awake, sleeping = shelf.awake_apps(recipe), shelf.on_demand_apps(recipe)
+    if sleeping:
+        # Made, not started: the dashboard starts them when they are first opened.
+        created = run_with_progress(
+            [*project, "up", "--no-start", *(app.name for app in sleeping)],
+            f"Making {', '.join(app.name for app in sleeping)}, which start when opened",
+            LOG_DIR / "up.log",
+        )
+        if not created.ok:
+            failed = f"`docker compose up --no-start` failed; full log: {created.log}"
+            raise OperationFailed(failed, "\n".join(created.tail))
+    wait_s = max(app.healthcheck.start_period_s for app in awake) + WAIT_MARGIN_S
     finished = run_with_progress(
         [
-            *compose,
-            "-f",
-            str(compose_file),
+            *project,
             "up",
             "--detach",
             "--wait",
             "--wait-timeout",
             f"{wait_s:.0f}",
             "--remove-orphans",
+            *(app.name for app in awake if sleeping),
         ],
         f"Starting recipe {recipe.name}",
         LOG_DIR / "up.log",
@@ -121,7 +143,17 @@ def up(
         # A service that keeps failing would otherwise restart for ever; its logs stay readable.
         subprocess.run([*compose, "-p", options.project, "stop"], capture_output=True, check=False)
         raise failure
-    return entrance_url(shelf, recipe, options)
+    url = entrance_url(shelf, recipe, options)
+    return Started(url, [*(_sleeping_note(app, options, url) for app in sleeping), *notes])
+
+
+def _sleeping_note(app: App, options: StackOptions, url: str) -> str:
+    idle_s = options.idle_s(app) or 0
+    idle = f"{idle_s // 60} min" if idle_s % 60 == 0 else f"{idle_s} s"
+    return (
+        f"{app.display_name} sleeps until you open {urljoin(url, app.path)}, and again after {idle} without use"
+        " (up --idle-minutes N changes it)."
+    )
 
 
 def status() -> StackStatus:
@@ -131,7 +163,9 @@ def status() -> StackStatus:
         return StackStatus(recipe=None, url=None, services=[])
     labels = containers[0].labels
     services = [
-        ServiceStatus(service.name, service.state, service.health, service.memory_mib, service.healed)
+        ServiceStatus(
+            service.name, service.state, service.health, service.memory_mib, service.healed, service.sleeps_after_s
+        )
         for service in ServiceView(client, current_project()).services()
     ]
     return StackStatus(recipe=labels.get(RECIPE_LABEL), url=labels.get(URL_LABEL), services=services)
@@ -248,23 +282,6 @@ def project_containers(client: docker.DockerClient, project: str) -> list[Contai
     return found
 
 
-def _check_memory(shelf: Shelf, recipe: Recipe, engine_mib: int) -> None:
-    """Refuse a recipe whose memory budget does not fit the engine's machine beside its own system."""
-    room = engine_mib - HOST_RESERVE_MIB
-    if shelf.memory_mib(recipe) <= room:
-        return
-    fitting = sorted((r for r in shelf.recipes.values() if shelf.memory_mib(r) <= room), key=shelf.memory_mib)
-    suggestion = (
-        f"choose a smaller recipe ({', '.join(f'{r.name}: {shelf.memory_mib(r)} MiB' for r in reversed(fitting))})"
-        if fitting
-        else "use a machine with more memory"
-    )
-    raise UsageProblem(
-        f"Recipe {recipe.name} needs {shelf.memory_mib(recipe)} MiB, but this machine has {engine_mib} MiB for "
-        f"Docker, less {HOST_RESERVE_MIB} MiB for its own system: {suggestion}, or pass --force to start it anyway."
-    )
-
-
 def _owner_volume(project: str) -> str:
     return f"{project}_{OWNER_VOLUME}"
 
@@ -331,7 +348,8 @@ def _start_failure(client: docker.DockerClient, project: str, recipe: str, compo
     failing = [
         container
         for container in containers
-        if container.status != "running" or container.attrs["State"].get("Health", {}).get("Status") == "unhealthy"
+        if (container.status != "running" and IDLE_LABEL not in container.labels)
+        or container.attrs["State"].get("Health", {}).get("Status") == "unhealthy"
     ] or containers
     sections = ["\n".join(compose_tail[-10:])]
     for container in failing:
@@ -357,6 +375,7 @@ class LocalHost(Host):
     port: int | None = None
     expose_db: bool = False
     force: bool = False
+    idle_minutes: float | None = None
     where = "this machine"
 
     def password_command(self) -> str:
@@ -364,7 +383,7 @@ class LocalHost(Host):
 
     def up(self, recipe: Recipe | None) -> Started:
         chosen = recipe or self.shelf.default_recipe
-        return Started(up(self.shelf, chosen, self.data_dir, self.port, self.expose_db, self.force))
+        return up(self.shelf, chosen, self.data_dir, self.port, self.expose_db, self.force, self.idle_minutes)
 
     def status(self) -> Report:
         current = status()

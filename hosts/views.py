@@ -16,22 +16,26 @@ def shelf_tables(summary: dict[str, Any]) -> list[Table]:
         apps.add_column(column, justify="right" if column == "memory MiB" else "left")
     for app in summary["apps"]:
         apps.add_row(app["name"], app["image"], str(app["memory_mib"]), ", ".join(app["needs"]), app["description"])
+    # An app that starts on demand is asleep until opened: "awake" is what must fit the machine.
     recipes = Table(title="Recipes")
-    for column in ("recipe", "apps", "memory MiB", "description"):
-        recipes.add_column(column, justify="right" if column == "memory MiB" else "left")
+    for column in ("recipe", "apps", "memory MiB", "awake MiB", "description"):
+        recipes.add_column(column, justify="right" if column.endswith("MiB") else "left")
     for recipe in summary["recipes"]:
         name = recipe["name"] + (" (default)" if recipe["default"] else "")
-        recipes.add_row(name, ", ".join(recipe["apps"]), str(recipe["memory_mib"]), recipe["description"])
+        memory, awake = str(recipe["memory_mib"]), str(recipe["awake_memory_mib"])
+        recipes.add_row(name, ", ".join(recipe["apps"]), memory, awake, recipe["description"])
     return [apps, recipes]
 
 
 def status_table(status: StackStatus) -> Table:
+    from tm351vce.images.dashboard.tm351_dashboard.services import SLEEPING  # the docker SDK: only where it is used
+
     table = Table(title=f"Recipe {status.recipe} at {status.url}")
     for column in ("service", "state", "health", "memory MiB"):
         table.add_column(column, justify="right" if column == "memory MiB" else "left")
     for service in status.services:
         memory = "-" if service.memory_mib is None else f"{service.memory_mib:.0f}"
-        health = service.health
+        health = "wakes when opened" if service.state == SLEEPING else service.health
         if service.healed:
             health += f", restarted {service.healed} times when unhealthy"
         table.add_row(service.name, service.state, health, memory)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tm351vce.ami.host import AwsHost
-from tm351vce.hosts.base import Host, NotOffered
+from tm351vce.hosts.base import Host, NotOffered, Started
 from tm351vce.hosts.local import LocalHost
 from tm351vce.shelf.catalogue import load_shelf
 from tm351vce.vagrant.host import VagrantHost
@@ -58,7 +58,8 @@ def test_up_without_a_recipe_asks_each_host_for_the_shelfs_default(monkeypatch):
     import tm351vce.hosts.local as local
 
     asked = []
-    monkeypatch.setattr(local, "up", lambda shelf, recipe, *rest: asked.append(recipe.name) or "http://127.0.0.1:1/")
+    started = Started("http://127.0.0.1:1/")
+    monkeypatch.setattr(local, "up", lambda shelf, recipe, *rest: asked.append(recipe.name) or started)
     assert LocalHost(SHELF).up(None).url == "http://127.0.0.1:1/"
 
     def launched(shelf, recipe, *rest, **options):

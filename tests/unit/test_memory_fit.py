@@ -1,27 +1,32 @@
-"""`up` refuses a recipe whose memory budget does not fit the machine, and names the ones that do."""
+"""`up` refuses a recipe whose apps that must be awake do not fit the machine, and names the ones that do; an app
+that starts on demand counts only in a note that says what to do when waking it would not fit."""
 
 from __future__ import annotations
 
 import pytest
 
-from tm351vce.hosts.local import HOST_RESERVE_MIB, _check_memory
+from tm351vce.hosts.memory_fit import check_memory
 from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.shelf.constants import HOST_RESERVE_MIB
 from tm351vce.shelf.errors import UsageProblem
 
+# What a machine with 1 GiB of memory reports: its kernel keeps some for itself.
+ONE_GIB_MACHINE_MIB = 960
 
-def test_a_recipe_that_fits_is_accepted():
+
+def test_a_recipe_that_fits_is_accepted_without_a_note():
     shelf = load_shelf()
     recipe = shelf.recipe("tm351")
-    _check_memory(shelf, recipe, shelf.memory_mib(recipe) + HOST_RESERVE_MIB)
+    assert check_memory(shelf, recipe, shelf.memory_mib(recipe) + HOST_RESERVE_MIB) == []
 
 
 def test_a_recipe_too_big_is_refused_with_smaller_ones_and_the_override():
     shelf = load_shelf()
     room_for_jupyter = shelf.memory_mib(shelf.recipe("jupyter")) + HOST_RESERVE_MIB
     with pytest.raises(UsageProblem) as refused:
-        _check_memory(shelf, shelf.recipe("tm351"), room_for_jupyter)
+        check_memory(shelf, shelf.recipe("tm351"), room_for_jupyter)
     message = str(refused.value)
-    assert f"needs {shelf.memory_mib(shelf.recipe('tm351'))} MiB" in message
+    assert f"needs {shelf.awake_memory_mib(shelf.recipe('tm351'))} MiB awake (openrefine only when opened)" in message
     assert f"has {room_for_jupyter} MiB" in message
     assert "jupyter:" in message
     assert "tm351:" not in message
@@ -31,4 +36,30 @@ def test_a_recipe_too_big_is_refused_with_smaller_ones_and_the_override():
 def test_nothing_fits_a_tiny_machine():
     shelf = load_shelf()
     with pytest.raises(UsageProblem, match="more memory"):
-        _check_memory(shelf, shelf.recipe("jupyter"), 300)
+        check_memory(shelf, shelf.recipe("jupyter"), 300)
+
+
+def test_openrefine_asleep_leaves_it_out_of_what_must_fit():
+    shelf = load_shelf()
+    tm351 = shelf.recipe("tm351")
+    openrefine = shelf.app("openrefine")
+    assert openrefine.on_demand is not None
+    assert shelf.awake_memory_mib(tm351) == shelf.memory_mib(tm351) - openrefine.memory_mib
+    assert shelf.peak_memory_mib(tm351) == shelf.memory_mib(tm351)
+    assert shelf.awake_memory_mib(shelf.recipe("openrefine")) < openrefine.memory_mib
+
+
+def test_the_whole_stack_starts_on_a_1_gib_machine_and_says_what_to_stop_before_opening_openrefine():
+    shelf = load_shelf()
+    tm351 = shelf.recipe("tm351")
+    assert shelf.memory_mib(tm351) + HOST_RESERVE_MIB > ONE_GIB_MACHINE_MIB  # awake at once, it would not fit
+    (note,) = check_memory(shelf, tm351, ONE_GIB_MACHINE_MIB)
+    assert f"With OpenRefine awake the recipe needs {shelf.memory_mib(tm351)} MiB" in note
+    assert f"{ONE_GIB_MACHINE_MIB - HOST_RESERVE_MIB} MiB this machine has" in note
+    assert "stop jupyter in the dashboard before you open OpenRefine" in note
+
+
+def test_openrefine_alone_fits_where_its_budget_awake_fits():
+    shelf = load_shelf()
+    recipe = shelf.recipe("openrefine")
+    assert check_memory(shelf, recipe, shelf.peak_memory_mib(recipe) + HOST_RESERVE_MIB) == []
