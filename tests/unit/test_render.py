@@ -336,6 +336,7 @@ def test_a_sleeping_openrefine_is_woken_by_the_dashboard_and_each_request_to_it_
     location = routes.split("location /openrefine/ {")[1].split("\n    }")[0]
     # Asleep or still starting, nothing answers: nginx's own 502 (or 504) goes to the dashboard instead.
     assert "error_page 502 504 = @wake_openrefine;" in location
+    assert "proxy_connect_timeout 3s;" in location  # a stopped container's cached address answers nothing
     assert "access_log /dev/stdout tm351_request;" in location
     # Set before the path is taken off: `rewrite ... break` ends the location's `set`s.
     assert location.index("set $$tm351_app openrefine;") < location.index("rewrite ")
