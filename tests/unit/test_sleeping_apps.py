@@ -134,8 +134,8 @@ def test_an_app_asleep_is_shown_as_sleeping_and_a_stopped_app_as_stopped():
 def test_waking_starts_only_an_app_that_starts_on_demand_and_only_once(capsys):
     app, jupyter = openrefine(status="exited"), Container("jupyter", status="exited")
     stack = stack_of(app, jupyter)
-    assert wake(stack, "openrefine").state == "running"
-    assert wake(stack, "openrefine").state == "running"
+    assert wake(stack, "openrefine").status == "running"
+    assert wake(stack, "openrefine").status == "running"
     assert app.actions == ["start"]
     assert capsys.readouterr().out == f"{WOKEN_MARK} openrefine was asked for while asleep: started\n"
     with pytest.raises(NotInProject):

@@ -21,7 +21,7 @@ import docker
 import docker.errors
 from flask import Flask, Response, abort, jsonify, render_template, request
 
-from .services import ACTIONS, TITLE_LABEL, Healer, NotInProject, Refused, Stack
+from .services import ACTIONS, IDLE_LABEL, PATH_LABEL, TITLE_LABEL, Healer, NotInProject, Refused, Stack
 from .sleep import Sleeper, wake
 
 PREFIX = "/dashboard"
@@ -77,15 +77,14 @@ def create_app(stack: Stack, password_file: Path, user: str = "student") -> Flas
     @app.route(f"{PREFIX}/wake/<name>", methods=["GET", "POST"])
     def waking(name: str) -> Response:
         try:
-            service = wake(stack, name)
+            labels = wake(stack, name).labels
         except NotInProject:
             abort(404)
         except docker.errors.APIError as error:
             return Response(f"{name} could not be started: {error.explanation or error}\n", 500, mimetype="text/plain")
-        title = stack.container(name).labels.get(TITLE_LABEL) or name
         page = render_template(
-            "waking.html", title=title, service=service, idle=spoken_duration(service.sleeps_after_s or 0),
-            poll_ms=WAKE_POLL_S * 1000, prefix=PREFIX,
+            "waking.html", title=labels.get(TITLE_LABEL) or name, path=labels.get(PATH_LABEL),
+            idle=spoken_duration(int(labels[IDLE_LABEL])), poll_ms=WAKE_POLL_S * 1000, prefix=PREFIX,
         )  # fmt: skip
         return Response(page, 503, {"Retry-After": str(WAKE_POLL_S), "Cache-Control": "no-store"})
 

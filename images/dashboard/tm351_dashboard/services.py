@@ -16,6 +16,7 @@ APP_LABEL = "org.tm351.app"
 # On an app that starts on demand (the renderer's label contract, shelf/labels.py): its idle time in seconds.
 IDLE_LABEL = "org.tm351.idle_s"
 TITLE_LABEL = "org.tm351.title"
+PATH_LABEL = "org.tm351.path"
 # What an app that starts on demand is while it is not running: waiting to be opened, not failed.
 SLEEPING = "sleeping"
 # The app that heals the stack, and the mark its log gives each service it restarted.
@@ -154,7 +155,7 @@ def describe(container: Container, healed: int = 0) -> Service:
         memory_mib=_memory_mib(container) if running else None,
         budget_mib=int(budget) if budget else None,
         uptime_s=_uptime_s(state["StartedAt"]) if running else None,
-        path=labels.get("org.tm351.path") or None,
+        path=labels.get(PATH_LABEL) or None,
         essential=labels.get("org.tm351.essential") == "true",
         healed=healed,
         sleeps_after_s=sleeps_after_s,

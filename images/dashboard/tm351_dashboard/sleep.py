@@ -11,15 +11,7 @@ import threading
 
 from docker.models.containers import Container
 
-from .services import (
-    NotInProject,
-    Service,
-    Stack,
-    describe,
-    docker_time,
-    idle_limit_s,
-    service_name,
-)
+from .services import NotInProject, Stack, docker_time, idle_limit_s, service_name
 
 # The gateway's label, and what its log says for each request to an app that starts on demand
 # (images/gateway/routes.conf.j2 writes it, rendered with compose/gateway.py's REQUEST_MARK).
@@ -37,8 +29,8 @@ READ_OVERLAP_S = 5
 _waking = threading.Lock()
 
 
-def wake(stack: Stack, name: str) -> Service:
-    """Start an app that starts on demand, if it is asleep. No other app is started this way."""
+def wake(stack: Stack, name: str) -> Container:
+    """Start an app that starts on demand, if it is asleep; returns its container. No other app is started this way."""
     container = stack.container(name)
     if idle_limit_s(container) is None:
         raise NotInProject(name)
@@ -47,8 +39,7 @@ def wake(stack: Stack, name: str) -> Service:
         if container.status != "running":
             container.start()
             print(f"{WOKEN_MARK} {name} was asked for while asleep: started", flush=True)
-            container.reload()
-    return describe(container)
+    return container
 
 
 class Sleeper:
