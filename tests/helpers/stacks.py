@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import requests
+from docker.models.containers import Container
 
 from tests.helpers.cli import run_cli
 from tests.helpers.jupyter_kernel import Execution, execute
@@ -30,12 +32,13 @@ class Stack:
     def cli(self, *args: str, timeout: float = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         return run_cli(*args, env={**self.env, **(env or {})}, timeout=timeout)
 
-    def up(self, recipe: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        return self.cli("up", recipe, "--data-dir", str(self.data_dir), "--port", str(self.port), timeout=timeout)
+    def up(self, recipe: str, *options: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        where = ("--data-dir", str(self.data_dir), "--port", str(self.port))
+        return self.cli("up", recipe, *where, *options, timeout=timeout)
 
-    def started(self, recipe: str, timeout: float = 120) -> Stack:
+    def started(self, recipe: str, *options: str, timeout: float = 120) -> Stack:
         """This stack with the recipe up; the test fails with the command's output when it does not start."""
-        result = self.up(recipe, timeout=timeout)
+        result = self.up(recipe, *options, timeout=timeout)
         assert result.returncode == 0, result.stdout + result.stderr
         return self
 
@@ -53,8 +56,8 @@ class Stack:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> requests.Response:
-        return requests.get(self.url(path), headers=headers or {}, timeout=10)
+    def get(self, path: str, headers: dict[str, str] | None = None, timeout: float = 10) -> requests.Response:
+        return requests.get(self.url(path), headers=headers or {}, timeout=timeout)
 
     def health(self) -> dict[str, str]:
         """Each service's health as `status --json` reports it."""
@@ -66,13 +69,42 @@ class Stack:
         return execute(self.url("/jupyter/"), self.login(), code)
 
 
+# An app that starts on demand answers its first page within this, however busy the machine (measured: 6-29 s).
+WAKE_BOUND_S = 120
+
+
+def is_starting_page(page: requests.Response) -> bool:
+    """The page the gateway shows while an app that starts on demand sleeps or starts."""
+    return page.status_code == 503 and "is starting</title>" in page.text
+
+
+def opened(stack: Stack, path: str, timeout: float = WAKE_BOUND_S) -> requests.Response:
+    """PATH with the login once it answers as itself: an app asleep gives the starting page until it is awake. Its
+    first answer may take a while (OpenRefine holds the first request until it has loaded), as a browser waits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page = stack.get(path, stack.login(), timeout=max(deadline - time.monotonic(), 10))
+        if not is_starting_page(page) or time.monotonic() > deadline:
+            return page
+        time.sleep(0.5)
+
+
 def openrefine_version(stack: Stack) -> dict[str, str]:
-    """OpenRefine's page and version answer at /openrefine/ with the login, and only with it."""
+    """OpenRefine's page and version answer at /openrefine/ with the login, and only with it (woken if asleep)."""
     assert stack.get("/openrefine/").status_code == 401
-    page = stack.get("/openrefine/", stack.login())
+    page = opened(stack, "/openrefine/")
     assert page.status_code == 200
     assert "<title>OpenRefine</title>" in page.text
     return stack.get("/openrefine/command/core/get-version", stack.login()).json()
+
+
+def service_container(client: docker.DockerClient, stack: Stack, service: str) -> Container:
+    """The stack's one container of a service."""
+    (container,) = client.containers.list(
+        all=True,
+        filters={"label": [f"com.docker.compose.project={stack.project}", f"com.docker.compose.service={service}"]},
+    )
+    return container
 
 
 def remove_project(client: docker.DockerClient, project: str) -> None:

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import docker
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.helpers.cli import run_cli
 from tests.helpers.net import free_port
 from tests.helpers.stacks import Stack, remove_project
 from tm351vce.images.build import host_image_ref
 from tm351vce.shelf.catalogue import load_shelf
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +58,15 @@ def stack(engine, tmp_path_factory) -> Iterator[Stack]:
         yield installed
     finally:
         remove_project(engine, project)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright (tests that take it mark themselves needs("chromium"))."""
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="module")

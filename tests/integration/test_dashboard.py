@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.helpers.net import wait_until
+from tests.helpers.stacks import service_container
 from tm351vce.images.dashboard.tm351_dashboard.services import memory_from_cgroup
 from tm351vce.provision.instance import hash_password
 from tm351vce.shelf.catalogue import load_shelf
@@ -42,14 +43,6 @@ def post(stack, path: str, headers: dict[str, str] | None = None) -> requests.Re
     return requests.post(stack.url(path), headers={**stack.login(), **(headers or {})}, timeout=60)
 
 
-def container_of(engine, stack, service: str):
-    (container,) = engine.containers.list(
-        all=True,
-        filters={"label": [f"com.docker.compose.project={stack.project}", f"com.docker.compose.service={service}"]},
-    )
-    return container
-
-
 def test_the_api_needs_the_login(running):
     assert running.get("/dashboard/api/services").status_code == 401
     assert running.get("/dashboard/api/services", running.login("wrong-password-000")).status_code == 401
@@ -74,13 +67,13 @@ def test_memory_is_read_from_the_cgroup_when_the_engine_reports_none(running, en
     """Engines on some cgroup v1 hosts answer stats with no metrics; the fallback reads the container's own cgroup."""
     shelf = load_shelf()
     for name in ("dashboard", "gateway", "jupyter"):
-        used = memory_from_cgroup(container_of(engine, running, name))
+        used = memory_from_cgroup(service_container(engine, running, name))
         assert used is not None, name
         assert 0 < used < shelf.apps[name].memory_mib, name
 
 
 def test_stop_start_restart_change_the_real_container(running, engine):
-    jupyter = container_of(engine, running, "jupyter")
+    jupyter = service_container(engine, running, "jupyter")
     stopped = post(running, "/dashboard/api/services/jupyter/stop")
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["state"] == "exited"
@@ -107,7 +100,7 @@ def test_the_gateway_and_the_dashboard_cannot_be_stopped_from_it(running, engine
     refused = post(running, f"/dashboard/api/services/{service}/stop")
     assert refused.status_code == 409
     assert "cannot be stopped" in refused.json()["error"]
-    assert container_of(engine, running, service).status == "running"
+    assert service_container(engine, running, service).status == "running"
 
 
 def test_containers_outside_the_project_are_not_found_and_untouched(running, outsider):
@@ -142,7 +135,7 @@ def test_a_notebook_on_the_internal_network_needs_the_login_too(running):
 def test_a_post_from_another_site_is_refused(running, engine):
     refused = post(running, "/dashboard/api/services/jupyter/restart", {"Origin": "http://elsewhere.example"})
     assert refused.status_code == 403
-    assert container_of(engine, running, "jupyter").status == "running"
+    assert service_container(engine, running, "jupyter").status == "running"
 
 
 def test_logs_on_demand(running):
@@ -175,7 +168,7 @@ def test_the_login_may_be_stored_as_a_bcrypt_hash(running, engine):
     original = secret.read_text()
     password = "Zq3-vN8_pL2xR7tY4kW9sB1m"
     stored = hash_password(password)
-    gateway = container_of(engine, running, "gateway")
+    gateway = service_container(engine, running, "gateway")
     try:
         secret.write_text(stored + "\n")  # in place: Compose's secret is a bind mount of this file
         gateway.restart()  # the gateway reads the secret when it starts
@@ -197,7 +190,7 @@ def _status(stack, path: str, password: str) -> int:
 
 
 def test_a_hung_service_is_restarted_and_the_dashboard_and_status_say_so(running, engine):
-    jupyter = container_of(engine, running, "jupyter")
+    jupyter = service_container(engine, running, "jupyter")
     started = jupyter.attrs["State"]["StartedAt"]
     # Freeze the server (every process but this shell's): it stays up, answers nothing, and never exits.
     freeze = 'for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -STOP "$p"; done'

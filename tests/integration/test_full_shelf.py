@@ -61,12 +61,15 @@ def whole_stack(built, stack):
     return stack
 
 
-def test_the_whole_stack_is_healthy_within_its_budget(whole_stack):
+def test_the_whole_stack_is_healthy_within_its_budget_and_openrefine_sleeps_until_opened(whole_stack):
     status = json.loads(whole_stack.cli("status", "--json").stdout)
     shelf = load_shelf()
-    assert {service["name"] for service in status["services"]} == set(shelf.recipe("tm351").apps)
-    assert all(service["health"] == "healthy" for service in status["services"])
-    assert sum(service["memory_mib"] for service in status["services"]) <= shelf.memory_mib(shelf.recipe("tm351"))
+    tm351 = shelf.recipe("tm351")
+    services = {service["name"]: service for service in status["services"]}
+    assert set(services) == set(tm351.apps)
+    assert services.pop("openrefine")["state"] == "sleeping"
+    assert all(service["health"] == "healthy" for service in services.values())
+    assert sum(service["memory_mib"] for service in services.values()) <= shelf.awake_memory_mib(tm351)
 
 
 def test_a_notebook_uses_mongodb_without_typing_a_password(whole_stack):

@@ -7,15 +7,23 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 
 from tests.helpers.cli import run_cli
-from tests.helpers.stacks import Stack, openrefine_version
+from tests.helpers.net import wait_until
+from tests.helpers.openrefine import (
+    MODULES,
+    ROWS,
+    create_project,
+    csrf_token,
+    logged_in,
+    project_id,
+    project_names,
+    rows,
+)
+from tests.helpers.stacks import Stack, opened, openrefine_version
 from tm351vce.shelf.catalogue import load_shelf
 
 RECIPE = "openrefine"
-MODULES = "code,title,credits\nTM351,Data management and analysis,30\nM269,Algorithms,30\nTM112,Computing,30\n"
-ROWS = [["TM351", "Data management and analysis", "30"], ["M269", "Algorithms", "30"], ["TM112", "Computing", "30"]]
 ARCHIVE = "openrefine-linux-3.10.1.tar.gz"
 RELEASE_URL = f"https://github.com/OpenRefine/OpenRefine/releases/download/3.10.1/{ARCHIVE}"
 
@@ -25,41 +33,6 @@ def running(built, stack) -> Stack:
     return stack.started(RECIPE, timeout=600)
 
 
-def browser(stack: Stack) -> requests.Session:
-    """A session logged in to the gateway, as the student's browser is."""
-    session = requests.Session()
-    session.headers.update(stack.login())
-    return session
-
-
-def command(stack: Stack, name: str) -> str:
-    return stack.url(f"/openrefine/command/core/{name}")
-
-
-def create_project(
-    stack: Stack, session: requests.Session, name: str, csv: str, token: str | None
-) -> requests.Response:
-    """What OpenRefine's page posts to make a project from an uploaded CSV file."""
-    return session.post(
-        command(stack, "create-project-from-upload"),
-        params={"csrf_token": token} if token else {},
-        files={"project-file": ("modules.csv", csv.encode(), "text/csv")},
-        data={
-            "project-name": name,
-            "format": "text/line-based/*sv",
-            "options": json.dumps({"separator": ",", "headerLines": 1}),
-        },
-        allow_redirects=False,
-        timeout=120,
-    )
-
-
-def rows(stack: Stack, session: requests.Session, project: str) -> list[list[str | None]]:
-    answer = session.get(command(stack, "get-rows"), params={"project": project, "start": 0, "limit": 50}, timeout=30)
-    assert answer.status_code == 200, answer.text
-    return [[cell["v"] if cell else None for cell in row["cells"]] for row in answer.json()["rows"]]
-
-
 def test_openrefine_from_debian_is_served_under_its_path_behind_the_login(running):
     version = openrefine_version(running)
     assert version["version"].startswith("3.6."), version
@@ -67,25 +40,22 @@ def test_openrefine_from_debian_is_served_under_its_path_behind_the_login(runnin
 
 
 def test_openrefine_is_healthy_within_its_budget(running):
+    assert opened(running, "/openrefine/").status_code == 200
+    assert wait_until(lambda: running.health()["openrefine"] == "healthy", timeout=60)
     status = json.loads(running.cli("status", "--json").stdout)
     (openrefine,) = [service for service in status["services"] if service["name"] == "openrefine"]
-    assert openrefine["health"] == "healthy"
     assert openrefine["memory_mib"] < load_shelf().app("openrefine").memory_mib
 
 
 def test_a_project_made_as_the_browser_does_stays_in_the_student_folder_across_down_and_up(running):
-    session = browser(running)
+    assert opened(running, "/openrefine/").status_code == 200
+    session = logged_in(running)
     # Without the token (which another site's page cannot read), OpenRefine makes no project.
     refused = create_project(running, session, "no token", MODULES, token=None)
     assert refused.json() == {"code": "error", "message": "Missing or invalid csrf_token parameter"}
 
-    token = session.get(command(running, "get-csrf-token"), timeout=10).json()["token"]
-    made = create_project(running, session, "TM351 modules", MODULES, token)
     # OpenRefine redirects to the new project; the gateway puts its path back on the redirect.
-    assert made.status_code == 302, made.text
-    location = made.headers["Location"]
-    assert location.startswith("/openrefine/project?project="), location
-    project = location.split("project=", 1)[1]
+    project = project_id(create_project(running, session, "TM351 modules", MODULES, csrf_token(running, session)))
     assert rows(running, session, project) == ROWS
 
     stopped = running.cli("down")
@@ -95,9 +65,9 @@ def test_a_project_made_as_the_browser_does_stays_in_the_student_folder_across_d
     assert folder.stat().st_uid == running.data_dir.stat().st_uid  # the host user's, not the container's
 
     running.started(RECIPE, timeout=600)
-    session = browser(running)
-    projects = session.get(command(running, "get-all-project-metadata"), timeout=30).json()["projects"]
-    assert projects[project]["name"] == "TM351 modules"
+    assert opened(running, "/openrefine/").status_code == 200  # it starts on demand
+    session = logged_in(running)
+    assert project_names(running, session)[project] == "TM351 modules"
     assert rows(running, session, project) == ROWS
 
 
