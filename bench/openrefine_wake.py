@@ -33,8 +33,13 @@ GIVE_UP_S = 300
 
 
 def cli(*args: str) -> None:
+    # Its output goes to stderr: stdout is for the figures.
     result = subprocess.run(
-        [sys.executable, "tasks.py", *args], cwd=REPO, env={**os.environ, "TM351_PROJECT": PROJECT}, check=False
+        [sys.executable, "tasks.py", *args],
+        cwd=REPO,
+        env={**os.environ, "TM351_PROJECT": PROJECT},
+        stdout=sys.stderr,
+        check=False,
     )
     if result.returncode != 0:
         sys.exit(f"`tasks.py {' '.join(args)}` failed with exit code {result.returncode}")
