@@ -47,9 +47,10 @@ function show(service) {
   state.textContent = service.state;
   state.className = `state state-${service.state}`;
   const health = tr.querySelector(".health");
-  const notes = [service.health];
+  const sleeping = service.state === "sleeping";
+  const notes = [sleeping ? "wakes when opened" : service.health];
   if (service.healed) notes.push(`restarted ${service.healed} times when unhealthy`);
-  if (service.sleeps_after_s !== null) notes.push(`sleeps after ${duration(service.sleeps_after_s)} without use`);
+  if (service.sleeps_after_s !== null && !sleeping) notes.push(`sleeps after ${duration(service.sleeps_after_s)} without use`);
   health.textContent = notes.join(", ");
   health.className = `health health-${service.health}`;
   tr.querySelector(".uptime").textContent = duration(service.uptime_s);
@@ -63,7 +64,7 @@ function show(service) {
   start.textContent = service.sleeps_after_s === null ? "Start" : "Wake";
   start.disabled = running;
   tr.querySelector("[data-action=stop]").disabled = !running || service.essential;
-  tr.querySelector("[data-action=restart]").disabled = service.essential;
+  tr.querySelector("[data-action=restart]").disabled = service.essential || sleeping;
 }
 
 async function refresh() {
