@@ -331,19 +331,21 @@ def test_openrefine_is_labelled_to_sleep_after_its_idle_time_or_the_one_chosen()
 
 
 def test_a_sleeping_openrefine_is_woken_by_the_dashboard_and_each_request_to_it_is_marked_in_the_log():
-    routes = render_recipe("tm351")["configs"]["gateway_routes"]["content"]
+    routes = render_recipe("tm351")["services"]["gateway"]["environment"]["GATEWAY_ROUTES"]
     assert "log_format tm351_request 'tm351-request: $$tm351_app';" in routes
     location = routes.split("location /openrefine/ {")[1].split("\n    }")[0]
     # Asleep or still starting, nothing answers: nginx's own 502 (or 504) goes to the dashboard instead.
     assert "error_page 502 504 = @wake_openrefine;" in location
     assert "proxy_connect_timeout 3s;" in location  # a stopped container's cached address answers nothing
-    assert "access_log /dev/stdout tm351_request;" in location
+    assert "access_log /dev/stdout tm351_request if=$$tm351_request_counts;" in location
+    assert "access_log /dev/stdout combined if=$$tm351_logged;" in location  # the server's own line too
     # Set before the path is taken off: `rewrite ... break` ends the location's `set`s.
     assert location.index("set $$tm351_app openrefine;") < location.index("rewrite ")
     waking = routes.split("location @wake_openrefine {")[1].split("\n    }")[0]
     assert "set $$waker http://dashboard:8000;" in waking
     assert "rewrite ^ /dashboard/wake/openrefine? break;" in waking
-    assert "access_log /dev/stdout tm351_request;" in waking
+    assert "access_log /dev/stdout tm351_request if=$$tm351_request_counts;" in waking
+    assert "proxy_pass_request_body off;" in waking  # an upload to it asleep is not carried to the page
     assert "Authorization" not in waking  # the dashboard checks the student's login itself
     for location_name in ("/jupyter/", "/dashboard/"):
         assert "error_page" not in routes.split(f"location {location_name} {{")[1].split("\n    }")[0]
@@ -351,7 +353,7 @@ def test_a_sleeping_openrefine_is_woken_by_the_dashboard_and_each_request_to_it_
 
 def test_a_recipe_without_a_sleeping_app_defines_no_request_marks():
     """nginx refuses a log format whose variable no location sets."""
-    routes = render_default()["configs"]["gateway_routes"]["content"]
+    routes = render_default()["services"]["gateway"]["environment"]["GATEWAY_ROUTES"]
     assert "tm351_request" not in routes and "tm351_app" not in routes and "@wake" not in routes
 
 
