@@ -336,6 +336,7 @@ def test_a_sleeping_openrefine_is_woken_by_the_dashboard_and_each_request_to_it_
     location = routes.split("location /openrefine/ {")[1].split("\n    }")[0]
     # Asleep or still starting, nothing answers: nginx's own 502 (or 504) goes to the dashboard instead.
     assert "error_page 502 504 = @wake_openrefine;" in location
+    assert "error_page 429 @throttled;" in location  # the server's error_page is not inherited beside one of its own
     assert "proxy_connect_timeout 3s;" in location  # a stopped container's cached address answers nothing
     assert "access_log /dev/stdout tm351_request if=$$tm351_request_counts;" in location
     assert "access_log /dev/stdout combined if=$$tm351_logged;" in location  # the server's own line too
