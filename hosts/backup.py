@@ -84,15 +84,27 @@ def restore(
     folder = StudentFolder(StackOptions.for_host(shelf, data_dir, None).data_dir)
     if not folder.root.is_dir():
         raise UsageProblem(f"No student folder at {folder.root}: pass the one you use with --data-dir.")
-    commands = _restore_commands(shelf, checked.manifest, _running_apps(shelf, access), access)
+    running = _running_apps(shelf, access)
+    commands = _restore_commands(shelf, checked.manifest, running, access)
     replaced = _refuse_what_is_in_the_way(folder, checked)
     _ask_before_replacing(folder, replaced, checked.manifest, confirm)
     with folder.staging(RESTORING_FOLDER) as staging:
         staged = _stage(checked, staging)
+        dumps = checked.dumps()
+        # Each database's restore is all-or-nothing on its own; across several, those restored before one that
+        # fails are put back from what they held just before.
+        before = {
+            name: _dump_before(name, access.docker(*_exec(running[name][0], shelf, name)), staging)
+            for name in dumps
+            if len(dumps) > 1
+        }
         restored: list[str] = []
-        for name, dump in checked.dumps().items():
-            with staging.open(staged[dump.name]) as source:
-                _restore_dump(name, commands[name], source, restored)
+        for name, dump in dumps.items():
+            try:
+                with staging.open(staged[dump.name]) as source:
+                    _restore_dump(name, commands[name], source)
+            except OperationFailed as failure:
+                raise _put_back(restored, before, commands, staging, failure) from None
             restored.append(name)
         _move_into_place(folder, staging, checked, staged)
     return checked.manifest
@@ -311,15 +323,37 @@ def _stage(checked: CheckedArchive, staging: Staging) -> dict[str, str]:
     return staged
 
 
-def _restore_dump(name: str, command: list[str], dump: BinaryIO, restored: list[str]) -> None:
+def _restore_dump(name: str, command: list[str], dump: BinaryIO) -> None:
     console.print(f"Restoring the {name} databases ...")
     result = subprocess.run(command, stdin=dump, capture_output=True, check=False)
     if result.returncode != 0:
-        also = f"; the {' and '.join(restored)} databases were restored" if restored else ""
         raise OperationFailed(
             f"Restoring the {name} databases failed: {_one_line(result.stderr) or f'exit code {result.returncode}'}."
-            f" No file was changed{also}."
         )
+
+
+def _dump_before(name: str, command: list[str], staging: Staging) -> str:
+    """What the database holds now, in the staging folder, to put back if a later database's restore fails."""
+    kept = f"before-{name}.dump"
+    _dump(name, command, staging.path / kept)
+    return kept
+
+
+def _put_back(
+    restored: list[str], before: dict[str, str], commands: dict[str, list[str]], staging: Staging, failure: Exception
+) -> OperationFailed:
+    """The failure of a restore, once the databases restored before it hold again what they held."""
+    for name in restored:
+        try:
+            with staging.open(before[name]) as source:
+                _restore_dump(name, commands[name], source)
+        except OperationFailed as again:
+            return OperationFailed(
+                f"{failure} Putting the {name} databases back as they were failed too ({again}): they hold the"
+                " backup's, every other database and file is as it was."
+            )
+    also = f" (the {' and '.join(restored)} databases were put back as they were)" if restored else ""
+    return OperationFailed(f"{failure} No file or database was changed{also}.")
 
 
 def _move_into_place(folder: StudentFolder, staging: Staging, checked: CheckedArchive, staged: dict[str, str]) -> None:

@@ -238,7 +238,7 @@ def test_a_dump_that_fails_to_restore_leaves_the_rows_and_the_files_as_they_were
     assert not (running.data_dir / ".tm351-restoring").exists()
     assert result.returncode == 1, result.stdout + result.stderr
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert "Restoring the postgres databases failed" in error and "No file was changed" in error
+    assert "Restoring the postgres databases failed" in error and "No file or database was changed" in error
     assert "Traceback" not in result.stderr
     (running.data_dir / "notebooks" / "new.ipynb").unlink()
 

@@ -420,7 +420,7 @@ def test_a_failed_database_restore_leaves_every_file_as_it_was_and_no_staging(fo
     with pytest.raises(OperationFailed, match="Restoring the postgres databases failed") as failed:
         restore(archive, folder, stack)
     message = str(failed.value)
-    assert "\n" not in message and "pg_restore: error" in message and "No file was changed" in message
+    assert "\n" not in message and "pg_restore: error" in message and "No file or database was changed" in message
     assert snapshot(folder) == before
     assert database(tmp_path) == DUMP
 
@@ -510,3 +510,52 @@ def test_a_file_that_grows_while_it_is_backed_up_is_kept_as_measured_and_the_bac
     (folder / "data" / "grades.csv").unlink()
     restore(archive, folder, stack)
     assert (folder / "data" / "grades.csv").read_text() == "code,"
+
+
+# Two databases, each a file: restore.sh of either fails on a dump that starts with "garbage".
+FAKE_TWO_DATABASES = """
+import json, shlex, sys
+from pathlib import Path
+folder = Path(sys.argv[1])
+command = shlex.split(sys.argv[2])[1:]
+apps = ["postgres", "mongodb"]
+if command[0] == "ps":
+    print("\\n".join(f"c-{app}" for app in apps))
+elif command[0] == "inspect":
+    print(json.dumps([{"Id": f"c-{app}", "State": {"Status": "running"},
+                       "Config": {"Labels": {"org.tm351.app": app, "org.tm351.recipe": "tm351"}}} for app in apps]))
+elif command[0] == "exec":
+    database = folder / command[-2].removeprefix("c-")
+    if command[-1] == "backup.sh":
+        sys.stdout.buffer.write(database.read_bytes())
+    else:
+        dump = sys.stdin.buffer.read()
+        if dump.startswith(b"garbage"):
+            print(f"restore.sh: {database.name} refused the archive; it is unchanged", file=sys.stderr)
+            sys.exit(1)
+        database.write_bytes(dump)
+"""
+
+
+def test_when_the_second_database_fails_the_first_is_put_back_and_nothing_changes(folder, tmp_path):
+    program = tmp_path / "two.py"
+    program.write_text(FAKE_TWO_DATABASES)
+    databases = tmp_path / "databases"
+    databases.mkdir()
+    (databases / "postgres").write_bytes(b"PGDMP the rows before")
+    (databases / "mongodb").write_bytes(b"EJSON the documents before")
+    stack = StackAccess("tm351-test", inside=lambda line: [sys.executable, str(program), str(databases), line])
+    contents = {"databases/mongodb.dump": b"garbage", "databases/postgres.dump": b"PGDMP the backup's rows"}
+
+    def both(manifest: dict) -> None:
+        manifest["databases"] = {"postgres": "databases/postgres.dump", "mongodb": "databases/mongodb.dump"}
+
+    archive = crafted(tmp_path / "two.tar.gz", entries=contents, change=both)
+    files = snapshot(folder)
+    with pytest.raises(OperationFailed) as failure:
+        restore(archive, folder, stack)
+    message = str(failure.value)
+    assert "Restoring the mongodb databases failed" in message and "the postgres databases were put back" in message
+    assert (databases / "postgres").read_bytes() == b"PGDMP the rows before"  # restored first, then put back
+    assert (databases / "mongodb").read_bytes() == b"EJSON the documents before"
+    assert snapshot(folder) == files
