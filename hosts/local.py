@@ -286,14 +286,21 @@ def _owner_volume(project: str) -> str:
     return f"{project}_{OWNER_VOLUME}"
 
 
+def _owner_record(client: docker.DockerClient, project: str) -> docker.models.volumes.Volume | None:
+    try:
+        return client.volumes.get(_owner_volume(project))
+    except docker.errors.NotFound:
+        return None
+
+
 def _check_folder_owns_volumes(client: docker.DockerClient, options: StackOptions) -> None:
     """A project's volumes (its databases) belong to the student folder they were made with: another folder
     would get the first one's data, and secrets that do not open it."""
     project = options.project
-    try:
-        owner = client.volumes.get(_owner_volume(project)).attrs["Labels"].get(labels.STUDENT_FOLDER, "")
-    except docker.errors.NotFound:
+    recorded = _owner_record(client, project)
+    if recorded is None:
         return
+    owner = recorded.attrs["Labels"].get(labels.STUDENT_FOLDER, "")
     others = [volume for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
               if volume.name != _owner_volume(project)]  # fmt: skip
     if owner and owner != str(options.data_dir) and others:
@@ -306,10 +313,7 @@ def _check_folder_owns_volumes(client: docker.DockerClient, options: StackOption
 
 def _record_folder_owner(client: docker.DockerClient, options: StackOptions) -> None:
     name = _owner_volume(options.project)
-    try:
-        recorded = client.volumes.get(name)
-    except docker.errors.NotFound:
-        recorded = None
+    recorded = _owner_record(client, options.project)
     if recorded is not None and recorded.attrs["Labels"].get(labels.STUDENT_FOLDER) == str(options.data_dir):
         return
     if recorded is not None:
