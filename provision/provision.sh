@@ -64,9 +64,20 @@ fi
 systemctl enable docker >/dev/null 2>&1
 # A first start may fail (an engine folder kept from an earlier machine, still settling): try again
 # for a minute before giving up, and then show why.
+network_store=/var/lib/docker/network/files/local-kv.db
+store_set_aside=no
 for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     if ! systemctl is-active --quiet docker; then
+        # An engine killed while it stopped (power lost, a machine stopped too soon) can keep a network
+        # store this engine panics on (moby#45057) at every start. Networks hold nothing of the student's
+        # and the stack makes its own again, so the store is set aside, once.
+        if [ "$store_set_aside" = no ] && [ -f "$network_store" ] \
+            && journalctl --no-pager -u docker -n 50 2>/dev/null | grep -q 'reservePools'; then
+            mv -f "$network_store" "$network_store.unreadable"
+            store_set_aside=yes
+            report "set aside the engine's unreadable network store; the stack's networks are made again"
+        fi
         systemctl reset-failed docker >/dev/null 2>&1 || true
         systemctl start docker >/dev/null 2>&1 || true
     fi

@@ -33,6 +33,7 @@ BOXES = {"virtualbox": "bento/debian-12", "libvirt": "debian/bookworm64"}
 MACHINE = "tm351"  # the machine's name in the Vagrantfile
 OS_MEMORY_MIB = 768  # Debian, the Docker engine and headroom, beside the recipe's own budget
 CONSOLE_LOG = "console.log"  # a libvirt machine's serial console, beside its Vagrantfile
+MACHINE_STOP_SECONDS = 120  # a Docker machine's systemd stops the stack, then its engine, within this
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def render_vagrant(shelf: Shelf, recipe: Recipe, options: VagrantOptions) -> Pat
             secrets_mount=f"{name}-secrets:{HOST_SECRETS_DIR}",
             seed_target=SEED_TARGET,
             host_run_args=HOST_CONTAINER_ARGS,
+            stop_seconds=MACHINE_STOP_SECONDS,
             region=options.aws.region,
             ami=options.aws.ami or "",
             instance_type=options.aws.instance_type,

@@ -17,6 +17,7 @@ import requests
 from tests.helpers.cli import run_cli
 from tests.helpers.jupyter_kernel import browser_session
 from tests.helpers.net import free_port, wait_until
+from tm351vce.images.build import host_image_ref
 from tm351vce.shelf.catalogue import load_shelf
 from tm351vce.vagrant.render import machine_name
 
@@ -151,6 +152,33 @@ def test_backup_and_restore_reach_the_stack_inside_the_machine(machine, tmp_path
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert _psql(machine, "SELECT answer FROM kept") == "42"
     assert (machine["student"] / "notebooks" / "kept.txt").read_text() == "mine"
+
+
+# An engine's network store as Debian 12's engine left it when killed while `compose down` removed the stack's
+# network ("inDelete", no address pool): that engine then panics at every start (moby#45057).
+STORE_KILLED_MID_DELETE = Path(__file__).with_name("data") / "network-store-killed-mid-delete.db.gz"
+
+
+def test_a_kept_engine_whose_network_store_it_cannot_load_still_brings_the_stack_up(machine):
+    destroyed = vagrant("destroy", "-f", cwd=machine["folder"])
+    assert destroyed.returncode == 0, destroyed.stderr
+    shelf = load_shelf()
+    engine = f"{machine_name(shelf.recipe(MACHINE_RECIPE), machine['folder'])}-engine"
+    planted = subprocess.run(
+        ["docker", "run", "--rm", "-i", "--entrypoint", "sh", "-v", f"{engine}:/engine", host_image_ref(shelf),
+         "-c", "mkdir -p /engine/network/files && gunzip -c >/engine/network/files/local-kv.db"],
+        input=STORE_KILLED_MID_DELETE.read_bytes(), capture_output=True, check=False,
+    )  # fmt: skip
+    assert planted.returncode == 0, planted.stderr
+
+    again = _up(machine)
+    assert again.returncode == 0, again.stdout + again.stderr
+    password = run_cli("password", "--provider", "vagrant", "--vm", "docker", env=machine["env"]).stdout.strip()
+    url = f"http://127.0.0.1:{machine['port']}/jupyter/"
+    listed = requests.get(url + "api/contents/notebooks", auth=("student", password), timeout=10)
+    assert listed.status_code == 200, listed.text
+    assert "kept.txt" in [item["name"] for item in listed.json()["content"]]
+    assert _psql(machine, "SELECT answer FROM kept") == "42"
 
 
 def _answers(url: str) -> bool:

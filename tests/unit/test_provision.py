@@ -178,3 +178,23 @@ def test_no_provisioning_file_keeps_a_copy_of_a_shared_constant():
     rendered = {file.name: file.content for file in unit}["tm351.service"]
     assert f"WorkingDirectory={INSTALL_DIR}\n" in rendered and f"User={SERVICE_USER}\n" in rendered
     assert f"Environment=HOME={STATE_DIR}\n" in rendered and "{{" not in rendered
+
+
+def test_two_libvirt_machines_in_folders_of_the_same_name_get_their_own_domains(tmp_path):
+    """vagrant-libvirt names a domain after the folder's last name: two students' `.../libvirt` folders
+    would share (and one would refuse to start over the other's left-over) `libvirt_tm351`."""
+    prefixes = set()
+    for home in ("one", "two"):
+        folder = tmp_path / home
+        options = VagrantOptions(
+            provider=Provider.libvirt,
+            out_dir=folder / "libvirt",
+            data_dir=folder / "TM351VCE",
+            port=35180,
+            settings=HostSettings(),
+        )
+        vagrantfile = render_vagrant(SHELF, SHELF.recipe("jupyter"), options).read_text()
+        (prefix,) = [line.split("=", 1)[1].strip() for line in vagrantfile.splitlines() if "lv.default_prefix" in line]
+        prefixes.add(prefix)
+    assert len(prefixes) == 2
+    assert all(prefix.startswith("'tm351-jupyter-") for prefix in prefixes)
