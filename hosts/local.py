@@ -161,14 +161,14 @@ def status() -> StackStatus:
     containers = project_containers(client, current_project())
     if not containers:
         return StackStatus(recipe=None, url=None, services=[])
-    labels = containers[0].labels
+    first = containers[0].labels
     services = [
         ServiceStatus(
             service.name, service.state, service.health, service.memory_mib, service.healed, service.sleeps_after_s
         )
         for service in ServiceView(client, current_project()).services()
     ]
-    return StackStatus(recipe=labels.get(RECIPE_LABEL), url=labels.get(URL_LABEL), services=services)
+    return StackStatus(recipe=first.get(RECIPE_LABEL), url=first.get(URL_LABEL), services=services)
 
 
 def logs(app: str | None, lines: int, follow: bool) -> int:
