@@ -36,7 +36,7 @@ from tm351vce.compose.gateway import CONFIG_NAME, ROUTES_TARGET, ROUTES_VARIABLE
 from tm351vce.compose.secrets_service import APP_MOUNT, AppSecrets, secrets_service
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Recipe, Shelf, Volume, VolumeKind
-from tm351vce.shelf.constants import DEFAULT_PROJECT, GATEWAY_LOGIN_HEADER, SECRETS_FOLDER
+from tm351vce.shelf.constants import DEFAULT_PROJECT, GATEWAY_LOGIN_HEADER, LOCAL_FORWARDS_VARIABLE, SECRETS_FOLDER
 
 # Each container's log is rotated at this size and this many files are kept.
 LOG_MAX_SIZE, LOG_FILES = "10m", 3
@@ -321,6 +321,9 @@ def _environment(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) 
     environment = {key: _fill(value, app.fields()) for key, value in app.environment.items()}
     for peer in _peers(shelf, recipe, app):
         environment |= {key: _fill(value, peer.fields()) for key, value in peer.client_environment.items()}
+    forwards = [f"{peer.port}={peer.name}:{peer.port}" for peer in _peers(shelf, recipe, app) if peer.at_clients_localhost]
+    if forwards:
+        environment[LOCAL_FORWARDS_VARIABLE] = " ".join(forwards)
     if app.host_user:
         environment |= _host_ids(options)
     if app.token_secret and app.path:

@@ -104,6 +104,8 @@ class App(_Strict):
     connects_to: list[Name] = []
     client_environment: dict[str, str] = {}
     client_secrets: list[SecretName] = []
+    # Its clients reach it at localhost:{port} too (course notebooks are written so): each forwards that port to it.
+    at_clients_localhost: bool = False
     # The gateway routes a browser to every other app of the recipe that has a path.
     gateway: bool = False
     # The most processes and threads the app's container may run: a fork bomb in a notebook stops there.

@@ -16,6 +16,8 @@ DEFAULT_PROJECT = "tm351"
 # The header in which the gateway vouches for the student's login to an app that has a token of its own: only
 # the gateway sets it, and the app then keeps its own cross-site checks (a token on each request would skip them).
 GATEWAY_LOGIN_HEADER = "X-TM351-Login"
+# In a client app's environment: the ports it forwards from its own localhost to an app ("PORT=APP:PORT ...").
+LOCAL_FORWARDS_VARIABLE = "TM351_LOCAL_FORWARDS"
 
 # This machine's cache: build and run logs, digests of pushed images, bootstrapped base images.
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tm351"

@@ -118,6 +118,21 @@ def test_a_notebook_inserts_and_finds_documents_without_typing_a_password(runnin
     assert "['_id_', 'code_1']" in found
 
 
+LOCALHOST = """
+import os, pymongo
+for host in ("localhost", "127.0.0.1"):
+    client = pymongo.MongoClient(host, 27017, username="tm351", password=os.environ["MONGODB_PASSWORD"],
+                                 authSource="tm351", serverSelectionTimeoutMS=10000)
+    print(host, client.tm351.modules.count_documents({}))
+"""
+
+
+def test_a_notebook_reaches_the_stacks_mongodb_at_localhost_as_course_notebooks_do(running):
+    reached = running.run(LOCALHOST)
+    assert reached.status == "ok", reached.errors
+    assert reached.stdout.split("\n")[:2] == ["localhost 2", "127.0.0.1 2"]
+
+
 def test_documents_survive_down_and_up(running):
     before = documents(running)
     assert running.cli("down").returncode == 0

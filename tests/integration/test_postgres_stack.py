@@ -74,6 +74,20 @@ def test_a_notebook_creates_and_reads_a_table_without_a_password(running):
     assert "rows 2" in magic.stdout
 
 
+LOCALHOST = """
+import os, psycopg
+for host in ("localhost", "127.0.0.1"):
+    with psycopg.connect(host=host, port=5432, dbname="tm351", user="tm351", password=os.environ["PGPASSWORD"]) as db:
+        print(host, db.execute("SELECT count(*) FROM modules").fetchone()[0])
+"""
+
+
+def test_a_notebook_reaches_the_stacks_postgres_at_localhost_as_course_notebooks_do(running):
+    reached = running.run(LOCALHOST)
+    assert reached.status == "ok", reached.errors
+    assert reached.stdout.split("\n")[:2] == ["localhost 2", "127.0.0.1 2"]
+
+
 def test_no_password_appears_in_the_compose_file_or_the_environment_given_to_docker(running, engine):
     compose_file = (running.data_dir / ".tm351" / "compose.yaml").read_text()
     secrets = [running.secret(name) for name in ("password", "jupyter_token", "postgres_password")]

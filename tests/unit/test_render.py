@@ -87,6 +87,21 @@ def test_jupyter_gets_database_settings_but_never_a_password_in_the_file():
     assert all(entry["file"].startswith(str(folder.secrets_dir)) for entry in document["secrets"].values())
 
 
+def test_jupyter_forwards_its_localhost_ports_to_the_recipes_databases_only():
+    """Course notebooks connect to localhost:5432 and localhost:27017."""
+    forwards = {
+        name: render_recipe(name)["services"]["jupyter"]["environment"].get("TM351_LOCAL_FORWARDS")
+        for name in ("jupyter", "jupyter-postgres", "jupyter-mongo", "tm351")
+    }
+    assert forwards == {
+        "jupyter": None,
+        "jupyter-postgres": "5432=postgres:5432",
+        "jupyter-mongo": "27017=mongodb:27017",
+        "tm351": "5432=postgres:5432 27017=mongodb:27017",
+    }
+    assert "TM351_LOCAL_FORWARDS" not in render_recipe("tm351")["services"]["dashboard"].get("environment", {})
+
+
 def test_gateway_routes_to_each_ui_and_presents_jupyters_token():
     document = render_default()
     gateway = document["services"]["gateway"]
