@@ -23,6 +23,8 @@ from tm351vce.shelf.progress import LOG_DIR, console, run_with_progress
 from tm351vce.shelf.serialise import to_yaml
 
 FETCH_ARTIFACT = Path(__file__).with_name("artifacts") / "fetch-artifact.sh"
+# What several images install the same way (mongosh and its npm lock), put in every build context as shared/.
+SHARED = Path(__file__).with_name("shared")
 ARTIFACT_ERROR = "tm351-artifact-error: "
 # A build step's line "tm351-source-unreachable: APP: WHY": the servers of APP's source did not answer.
 SOURCE_UNREACHABLE = "tm351-source-unreachable: "
@@ -234,9 +236,11 @@ def fall_back(targets: list[BuildTarget], unreachable: list[str]) -> list[BuildT
 
 
 def build_context(folder: Path, target: Path, artifacts: Path | None, ca_bundle: Path) -> Path:
-    """The image's folder, plus the shared download helper, the CA bundle the steps that download mount (never
-    copied into a layer) and, for images that take them, the user's artifacts."""
-    shutil.copytree(folder, target, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    """The image's folder, plus the shared download helper and shared/ (images/shared), the CA bundle the steps
+    that download mount (never copied into a layer) and, for images that take them, the user's artifacts."""
+    ignored = shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
+    shutil.copytree(folder, target, ignore=ignored)
+    shutil.copytree(SHARED, target / SHARED.name, ignore=ignored)
     shutil.copy2(FETCH_ARTIFACT, target / FETCH_ARTIFACT.name)
     shutil.copyfile(ca_bundle, target / BUNDLE_NAME)
     if artifacts is not None and (target / "artifacts").is_dir():

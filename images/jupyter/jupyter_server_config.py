@@ -57,6 +57,26 @@ LOGIN_HEADER = os.environ.get("TM351_LOGIN_HEADER", "")
 if LOGIN_HEADER:
     c.ServerApp.identity_provider_class = GatewayLogin
 
+
+def memory_limit() -> int | None:
+    """The container's memory limit in bytes (cgroup v2, else v1); None when it has none."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            value = Path(path).read_text().strip()
+        except OSError:
+            continue
+        # v1 says "no limit" with a number near 2**63.
+        if value.isdigit() and int(value) < 2**60:
+            return int(value)
+    return None
+
+
+# The status bar shows the memory the server and its kernels use against the container's limit (the app's
+# budget in compose/shelf.yaml), so a student sees a notebook running out before its kernel is killed.
+limit = memory_limit()
+if limit is not None:
+    c.ResourceUseDisplay.mem_limit = limit
+
 # Extensions come with the image: a page cannot have the server pip-install a package.
 c.LabApp.extension_manager = "readonly"
 

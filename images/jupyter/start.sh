@@ -8,6 +8,9 @@ set -euo pipefail
 
 tm351_export_file_secrets
 tm351_remap_user
+# The image holds no compiled bytecode (trim.py): Python writes it for the modules it imports in the service
+# user's home, a volume, so only the first start after an install or an upgrade compiles them.
+export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$HOME/.cache/python}
 tm351_drop_to "$NB_USER"
 
 # Course notebooks reach the stack's databases at localhost ($TM351_LOCAL_FORWARDS: "PORT=APP:PORT ..."):

