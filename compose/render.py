@@ -231,7 +231,7 @@ def _service(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> d
         ports.append(_entrance_port(app.port, options))
     if app.expose_port and options.expose_db:
         # Databases are for this machine's own clients only, whatever host the entrance uses.
-        ports.append(_published(app.port, app.expose_port, "127.0.0.1"))
+        ports.append(_published(app.expose_from or app.port, app.expose_port, "127.0.0.1"))
     if ports:
         service["ports"] = ports
     if app.writable is not None:

@@ -127,6 +127,8 @@ class App(_Strict):
     stop_grace_s: int | None = Field(default=None, gt=0)
     # Published on the host's loopback address only with `up --expose-db`.
     expose_port: int | None = Field(default=None, ge=1, le=65535)
+    # The container's port that `--expose-db` publishes, when not the app's own (a door for outside clients).
+    expose_from: int | None = Field(default=None, ge=1, le=65535)
     backup: Backup | None = None
     # Where the image's software comes from, in order of preference: the build takes the first whose
     # servers answer (or the one chosen with `build --source APP=NAME`).

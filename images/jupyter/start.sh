@@ -15,13 +15,14 @@ tm351_drop_to "$NB_USER"
 
 # Course notebooks reach the stack's databases at localhost ($TM351_LOCAL_FORWARDS: "PORT=APP:PORT ..."):
 # socat forwards each port, on the IPv4 and (where there is one) the IPv6 loopback, to the app, whose address it
-# looks up at each connection. They run as the student, as the server does.
+# looks up at each connection. They run as the student, as the server does, each started from a subshell so
+# that tini, not the server, adopts it.
 for forward in ${TM351_LOCAL_FORWARDS:-}; do
     port=${forward%%=*}
     target=${forward#*=}
-    "${as_user[@]}" socat "TCP4-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "TCP:$target" &
+    ("${as_user[@]}" socat "TCP4-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "TCP:$target" &)
     if [ -s /proc/net/if_inet6 ]; then
-        "${as_user[@]}" socat "TCP6-LISTEN:$port,bind=[::1],fork,reuseaddr" "TCP:$target" &
+        ("${as_user[@]}" socat "TCP6-LISTEN:$port,bind=[::1],fork,reuseaddr" "TCP:$target" &)
     fi
 done
 exec "${as_user[@]}" "$@"

@@ -1,9 +1,10 @@
 #!/bin/bash
-# Entry point. As root: read the password secrets (Compose mounts them with the host's owner and
-# mode 0600, which the service user cannot read), make the data directory the service user's and,
-# on the first start only, create the cluster. At every start, set the roles' passwords from the
-# secrets with a server that listens on a private socket only, so a rotated secret takes effect at
-# the next start. Then run PostgreSQL in the foreground as postgres, with every privilege dropped.
+# Entry point. As root: read the password secret (Compose mounts it with the host's owner and mode
+# 0600, which the service user cannot read), make the data directory the service user's and, on the
+# first start only, create the cluster. At every start, make the course's roles and databases and set
+# the passwords (init.sql) with a server that listens on a private socket only, so a rotated secret
+# takes effect at the next start. Then run PostgreSQL in the foreground as postgres, with every
+# privilege dropped, and the door --expose-db publishes beside it.
 set -euo pipefail
 # shellcheck source=../foundation/entrypoint.sh
 . /usr/local/lib/tm351/entrypoint.sh
@@ -15,7 +16,10 @@ socket_dir=/var/run/postgresql
 : "${PGDATA:=/var/lib/postgresql/data/pgdata}"
 : "${PG_MAJOR:=15}"
 : "${POSTGRES_PASSWORD_FILE:=/run/secrets/postgres_password}"
-: "${POSTGRES_ADMIN_PASSWORD_FILE:=/run/secrets/postgres_admin_password}"
+# The door: connections to this port reach the server from DOOR_SOURCE, where pg_hba.conf refuses the
+# course's logins.
+door_port=5433
+door_source=127.0.0.2
 
 tm351_drop_to "$user"
 if [ "$(id -u)" = 0 ]; then
@@ -38,7 +42,7 @@ psql_quote() {
 }
 
 # Start a server on data directory $1 that listens on a private socket only, run init.sql with the
-# passwords on psql's standard input (builtins only: they never reach a command line), stop it.
+# password on psql's standard input (builtins only: it never reaches a command line), stop it.
 provision() {
     local pgdata=$1 private_socket
     private_socket=$("${as_user[@]}" mktemp -d /tmp/postgres-init.XXXXXX)
@@ -48,7 +52,6 @@ provision() {
         -c config_file=$config -c listen_addresses='' -c unix_socket_directories=$private_socket \
         -c log_statement=none -c log_min_duration_statement=-1 -c log_min_error_statement=panic"
     {
-        printf '\\set admin_password %s\n' "$(psql_quote "$admin_password")"
         printf '\\set password %s\n' "$(psql_quote "$password")"
         printf '\\i %s\n' "$init_sql"
     } | "${as_user[@]}" psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 \
@@ -59,7 +62,6 @@ provision() {
 }
 
 password=$(tm351_secret "$POSTGRES_PASSWORD_FILE")
-admin_password=$(tm351_secret "$POSTGRES_ADMIN_PASSWORD_FILE")
 
 volume=$(dirname "$PGDATA")
 if [ "$(id -u)" = 0 ]; then
@@ -92,5 +94,8 @@ else
     "${as_user[@]}" mv "$staging" "$PGDATA"
 fi
 
-unset password admin_password
+unset password
+# socat runs beside the server, as postgres, started from a subshell so that tini adopts it: the server
+# would take the end of a child it does not know for a crashed backend.
+("${as_user[@]}" socat "TCP4-LISTEN:$door_port,fork,reuseaddr" "TCP4:127.0.0.1:5432,bind=$door_source" &)
 exec "${as_user[@]}" postgres -D "$PGDATA" -c config_file="$config" "$@"

@@ -38,7 +38,7 @@ def running(built, stack):
 def test_a_notebook_can_neither_read_nor_plant_anything_among_the_installs_secrets(running):
     shelf = load_shelf()
     names = recipe_secrets(shelf, shelf.recipe(RECIPE))
-    assert {"password", "jupyter_token", "postgres_admin_password"} <= set(names)
+    assert {"password", "jupyter_token", "postgres_password"} <= set(names)
     assert all((running.data_dir / ".tm351" / name).is_file() for name in names)  # they are there, on the host
     result = running.run(f"NAMES = {names!r}\n{PROBE}")
     assert result.status == "ok", result.errors

@@ -22,6 +22,13 @@ from tests.helpers.stacks import Stack
 from tm351vce.shelf.catalogue import SHELF_PATH, load_shelf
 
 EXPOSED_DB_PORT = 35432
+# The course's own logins and passwords, as its published notebooks use them.
+COURSE_LOGINS = [
+    ("tm351", "tm351"),
+    ("tm351admin", "tm351admin"),
+    ("testuser", "testpass"),
+    ("tm351_student", "tm351_pwd"),
+]
 
 CREATE_ROWS = """
 import os, sqlalchemy as sa
@@ -86,6 +93,45 @@ def test_a_notebook_reaches_the_stacks_postgres_at_localhost_as_course_notebooks
     reached = running.run(LOCALHOST)
     assert reached.status == "ok", reached.errors
     assert reached.stdout.split("\n")[:2] == ["localhost 2", "127.0.0.1 2"]
+
+
+COURSE_CONVENTIONS = """
+import psycopg
+def connect(login, database):
+    return psycopg.connect(f"postgresql://{login}@localhost:5432/{database}", autocommit=True)
+with connect("testuser:testpass", "testdb") as db:
+    print(db.execute("SELECT id, name, value FROM quickdemo ORDER BY id").fetchall())
+with connect("tm351_student:tm351_pwd", "tm351_clean") as db:
+    db.execute("CREATE TABLE IF NOT EXISTS patient (patient_id char(4) PRIMARY KEY, patient_name varchar(20))")
+    print(db.execute("SELECT current_user, count(*) FROM patient GROUP BY 1").fetchall() or "patient made")
+with connect("tm351_student:tm351_pwd", "tm351_hospital") as db:
+    print(db.execute("SELECT current_database()").fetchone()[0])
+with connect("tm351admin:tm351admin", "tm351") as db:
+    db.execute("DROP DATABASE IF EXISTS security_activity")
+    db.execute("DROP ROLE IF EXISTS clerk")
+    db.execute("CREATE ROLE clerk LOGIN PASSWORD 'clerk_pwd'")
+    db.execute("CREATE DATABASE security_activity")
+    who = "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+    print(db.execute(who).fetchone())
+with connect("tm351:tm351", "tm351") as db:
+    db.execute("CREATE OR REPLACE VIEW module_codes AS SELECT code FROM modules")
+    db.execute("GRANT SELECT ON module_codes TO clerk")
+with connect("clerk:clerk_pwd", "tm351") as db:
+    print(sorted(db.execute("SELECT code FROM module_codes").fetchall()))
+"""
+
+
+def test_the_courses_logins_and_databases_work_from_a_notebook_as_its_activities_use_them(running):
+    ran = running.run(COURSE_CONVENTIONS)
+    assert ran.status == "ok", ran.errors
+    assert ran.stdout.split("\n")[:6] == [
+        "[(1, 'This', 12), (2, 'That', 345)]",
+        "patient made",
+        "tm351_hospital",
+        "(False, True, True)",  # makes roles and databases, but runs no server programs: not a superuser
+        "[('M269',), ('TM351',)]",
+        "",
+    ]
 
 
 def test_no_password_appears_in_the_compose_file_or_the_environment_given_to_docker(running, engine):
@@ -357,18 +403,18 @@ def test_expose_db_publishes_postgres_on_loopback_only(running, engine):
     (postgres,) = engine.containers.list(
         filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=postgres"]}
     )
-    bindings = postgres.attrs["HostConfig"]["PortBindings"]["5432/tcp"]
-    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(EXPOSED_DB_PORT)}]
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=EXPOSED_DB_PORT,
-        user="tm351",
-        dbname="tm351",
-        password=running.secret("postgres_password"),
-    ) as connection:
+    bindings = postgres.attrs["HostConfig"]["PortBindings"]
+    assert bindings == {"5433/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(EXPOSED_DB_PORT)}]}
+    door = {"host": "127.0.0.1", "port": EXPOSED_DB_PORT, "dbname": "tm351"}
+    # The install's own login, with the install's password, sees what the course's logins made.
+    with psycopg.connect(**door, user="student", password=running.secret("postgres_password")) as connection:
         assert connection.execute("SELECT count(*) FROM modules").fetchone() == (2,)
-    with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(host="127.0.0.1", port=EXPOSED_DB_PORT, user="tm351", dbname="tm351", password="wrong" * 4)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(**door, user="student", password="wrong" * 4)
+    # The course's logins, whose passwords anyone can read in the course's notebooks, are refused at the door.
+    for user, password in COURSE_LOGINS:
+        with pytest.raises(psycopg.OperationalError, match="rejects connection"):
+            psycopg.connect(**door, user=user, password=password)
 
 
 def test_a_notebook_exports_to_word_with_its_tables(running, tmp_path):

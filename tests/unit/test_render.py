@@ -71,19 +71,20 @@ def render_postgres(expose_db: bool = False) -> dict:
 def test_databases_are_published_only_with_expose_db_and_only_on_loopback():
     assert "ports" not in render_postgres()["services"]["postgres"]
     ports = render_postgres(expose_db=True)["services"]["postgres"]["ports"]
-    assert ports == [{"target": 5432, "published": "35432", "host_ip": "127.0.0.1", "protocol": "tcp"}]
+    # The door that refuses the course's logins, not the port the stack's own clients use.
+    assert ports == [{"target": 5433, "published": "35432", "host_ip": "127.0.0.1", "protocol": "tcp"}]
 
 
-def test_jupyter_gets_database_settings_but_never_a_password_in_the_file():
+def test_jupyter_gets_the_courses_database_login_and_none_of_the_installs_secrets():
     document = render_postgres()
     environment = document["services"]["jupyter"]["environment"]
-    assert environment["DATABASE_URL"] == "postgresql://tm351@postgres:5432/tm351"
-    assert environment["PGHOST"] == "postgres"
-    assert environment["PGPASSWORD_FILE"] == "/run/secrets/postgres_password"
-    assert "postgres_password" in document["services"]["jupyter"]["secrets"]
+    assert environment["DATABASE_URL"] == "postgresql://tm351:tm351@postgres:5432/tm351"
+    assert (environment["PGHOST"], environment["PGUSER"], environment["PGPASSWORD"]) == ("postgres", "tm351", "tm351")
+    assert "postgres_password" not in document["services"]["jupyter"]["secrets"]
+    assert "postgres_password" in document["services"]["postgres"]["secrets"]
     assert "PGHOST" not in render_default()["services"]["jupyter"]["environment"]
     folder = StudentFolder(OPTIONS.data_dir)
-    assert set(document["secrets"]) == {"password", "jupyter_token", "postgres_password", "postgres_admin_password"}
+    assert set(document["secrets"]) == {"password", "jupyter_token", "postgres_password"}
     assert all(entry["file"].startswith(str(folder.secrets_dir)) for entry in document["secrets"].values())
 
 
