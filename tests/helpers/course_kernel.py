@@ -27,7 +27,7 @@ if os.environ.get("DATABASE_URL"):
     ipython.run_line_magic("sql", os.environ["DATABASE_URL"])
     frame.head(20_000).to_sql(f"session_{os.getpid()}", create_engine(os.environ["DATABASE_URL"]), if_exists="replace")
     selected = ipython.run_line_magic("sql", f"SELECT \\"group\\", avg(value) FROM session_{os.getpid()} GROUP BY 1")
-    summary = summary.join(selected.DataFrame().set_index("group"))
+    summary = summary.join(selected.set_index("group"))  # autopandas (the course's start-up): a DataFrame
 figure, axes = plt.subplots()
 frame["value"].plot.hist(bins=60, ax=axes)
 figure.savefig(io.BytesIO(), format="png")

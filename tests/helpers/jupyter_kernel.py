@@ -36,6 +36,13 @@ def execute(base_url: str, headers: dict[str, str], code: str, timeout: float = 
             ) -> Execution:  # fmt: skip
     """base_url like http://127.0.0.1:35180/jupyter/; headers carry the login (the gateway's or Jupyter's).
     keep leaves the kernel running afterwards, as a student's open notebook does."""
+    (result,) = execute_cells(base_url, headers, [code], timeout, keep)
+    return result
+
+
+def execute_cells(base_url: str, headers: dict[str, str], cells: list[str], timeout: float = 120, keep: bool = False
+                  ) -> list[Execution]:  # fmt: skip
+    """Each cell in turn in one new kernel, as a notebook's are run (all of them, whatever one gives)."""
     session = browser_session(base_url, headers)
     created = session.post(f"{base_url}api/kernels", json={"name": "python3"}, timeout=30)
     created.raise_for_status()
@@ -44,7 +51,7 @@ def execute(base_url: str, headers: dict[str, str], code: str, timeout: float = 
     header = [f"{name}: {value}" for name, value in headers.items()]
     connection = websocket.create_connection(channels, header=header, timeout=timeout)
     try:
-        return _run(connection, code)
+        return [_run(connection, code) for code in cells]
     finally:
         connection.close()
         if not keep:

@@ -14,7 +14,7 @@ import requests
 from docker.models.containers import Container
 
 from tests.helpers.cli import run_cli
-from tests.helpers.jupyter_kernel import Execution, execute
+from tests.helpers.jupyter_kernel import Execution, execute, execute_cells
 
 
 @dataclass
@@ -67,6 +67,10 @@ class Stack:
     def run(self, code: str) -> Execution:
         """Run code in a new kernel, through the gateway, as the logged-in student."""
         return execute(self.url("/jupyter/"), self.login(), code)
+
+    def run_cells(self, cells: list[str]) -> list[Execution]:
+        """Run cells in turn in one new kernel, as a notebook's."""
+        return execute_cells(self.url("/jupyter/"), self.login(), cells)
 
 
 # An app that starts on demand answers its first page within this, however busy the machine (measured: 6-29 s).

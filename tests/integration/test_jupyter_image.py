@@ -145,6 +145,32 @@ def test_the_student_sees_memory_against_jupyters_limit_and_the_server_extension
         assert re.search(rf"^\s*{extension} \S+ OK$", listing, re.M), listing
 
 
+STARTUP_SETTINGS = """
+import json, sys, matplotlib, pandas
+ip = get_ipython()
+sql = [c for c in ip.configurables if type(c).__name__ == "SqlMagic"][0]
+print(json.dumps({
+    "sql": "sql" in ip.magics_manager.magics["line"] and "sql" in ip.magics_manager.magics["cell"],
+    "autopandas": sql.autopandas, "displaylimit": sql.displaylimit,
+    "backend": "inline" if "inline" in matplotlib.get_backend() else matplotlib.get_backend(),
+    "pandas": [pandas.get_option(name) for name in ("display.precision", "display.max_rows", "display.max_columns")],
+}))
+"""
+
+
+def test_every_kernel_starts_with_the_courses_start_up_settings(as_other_user):
+    options, login = as_other_user
+    ran = execute(f"http://127.0.0.1:{options.port}/jupyter/", login, STARTUP_SETTINGS)
+    assert ran.status == "ok", ran.errors
+    assert json.loads(ran.stdout) == {
+        "sql": True,
+        "autopandas": True,
+        "displaylimit": 50,
+        "backend": "inline",
+        "pandas": [7, 50, 25],
+    }
+
+
 # Last: it stops the stack the tests above share.
 def test_docker_stop_shuts_every_service_down_cleanly(as_other_user, engine):
     """tini (root) must be able to pass the stop signal to servers that run as other users."""

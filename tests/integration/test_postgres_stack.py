@@ -49,7 +49,7 @@ JUPYSQL = """
 %load_ext sql
 %sql postgresql://tm351@postgres:5432/tm351
 result = %sql SELECT count(*) AS n FROM modules
-print("rows", result[0][0])
+print("rows", int(result.n[0]))  # a DataFrame: the course's start-up turns autopandas on
 """
 
 
@@ -132,6 +132,38 @@ def test_the_courses_logins_and_databases_work_from_a_notebook_as_its_activities
         "[('M269',), ('TM351',)]",
         "",
     ]
+
+
+# The course's SQL-magic idioms, each cell as its installation test and activities write it, in a kernel that
+# has loaded nothing itself: the start-up settings have.
+SQL_MAGIC_CELLS = [
+    'PGCONN = "postgresql://testuser:testpass@localhost:5432/testdb"\n%sql {PGCONN}',
+    "%%sql\nSELECT * FROM quickdemo WHERE id = 1",
+    "demo = %sql SELECT id, name, value FROM quickdemo ORDER BY id\nprint(type(demo).__name__, demo.values.tolist())",
+    'CONNECT_DB = "postgresql://tm351:tm351@localhost:5432/tm351"\n%sql $CONNECT_DB\n'
+    "share = %sql SELECT 2.5::numeric AS credits\nprint(share.credits.dtype)",
+    "%%sql works <<\nSELECT code FROM modules ORDER BY code",
+    "print(works.code.tolist())",
+    "import psycopg2\nwith psycopg2.connect(CONNECT_DB) as db, db.cursor() as cursor:\n"
+    "    cursor.execute('SELECT 0.125::numeric')\n    print(type(cursor.fetchone()[0]).__name__)",
+    "%sql postgresql://tm351:not-the-password@localhost:5432/tm351",
+]
+
+
+def test_the_courses_sql_magic_idioms_run_as_written_and_a_failed_connection_raises(running):
+    results = running.run_cells(SQL_MAGIC_CELLS)
+    *course, failed = results
+    assert [result.status for result in course] == ["ok"] * len(course), [result.errors for result in course]
+    printed = [(result.stdout.strip().splitlines() or [""])[-1] for result in course]
+    assert printed[2] == "DataFrame [[1, 'This', 12], [2, 'That', 345]]"
+    assert printed[3] == "float64"  # numeric comes back as float (the course's adapter), not Decimal
+    assert printed[5] == "['M269', 'TM351']"
+    assert printed[6] == "float"
+    # The cell stops with an error, so a notebook that cannot connect does not look as if it had run.
+    assert failed.status == "error"
+    # jupysql raises a UsageError, which IPython shows on stderr rather than as a traceback.
+    shown = failed.stdout + "\n".join(failed.errors)
+    assert "password authentication failed" in shown, shown
 
 
 def test_no_password_appears_in_the_compose_file_or_the_environment_given_to_docker(running, engine):

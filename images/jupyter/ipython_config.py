@@ -1,0 +1,8 @@
+"""Every kernel's (and a terminal's ipython's) start-up settings: the course's own (course_startup/README.md)."""
+
+c = get_config()  # noqa: F821 - provided by IPython when it loads this file
+
+c.InteractiveShellApp.matplotlib = "inline"
+c.InteractiveShellApp.extensions = ["tm351_course"]
+c.SqlMagic.autopandas = True
+c.SqlMagic.displaylimit = 50
