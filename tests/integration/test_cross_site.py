@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 
 from tests.helpers.jupyter_kernel import browser_session
 from tests.helpers.net import free_port, serving, wait_until
@@ -25,8 +24,6 @@ from tests.helpers.stacks import Stack
 
 pytestmark = pytest.mark.needs("chromium")
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 # A real package on PyPI that the image does not have: installing it would prove the server ran pip.
 PLANTED_PACKAGE = "pip-install-test"
 
@@ -66,14 +63,6 @@ fetch(stack + "/jupyter/api/contents", {{credentials: "include"}})
 @pytest.fixture(scope="module")
 def running(built, stack) -> Stack:
     return stack.started("jupyter")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
