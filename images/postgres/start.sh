@@ -16,8 +16,8 @@ socket_dir=/var/run/postgresql
 : "${PGDATA:=/var/lib/postgresql/data/pgdata}"
 : "${PG_MAJOR:=15}"
 : "${POSTGRES_PASSWORD_FILE:=/run/secrets/postgres_password}"
-# The door: connections to this port reach the server from DOOR_SOURCE, where pg_hba.conf refuses the
-# course's logins.
+# The door --expose-db publishes: a connection to door_port reaches the server from door_source, an address
+# pg_hba.conf refuses the course's logins from.
 door_port=5433
 door_source=127.0.0.2
 
