@@ -191,7 +191,8 @@ def test_two_libvirt_machines_in_folders_of_the_same_name_get_their_own_domains(
             out_dir=folder / "libvirt",
             data_dir=folder / "TM351VCE",
             port=35180,
-            settings=HostSettings(),
+            # Images from a registry: nothing is saved from the engine into the folder.
+            settings=HostSettings(images={"gateway": f"{REGISTRY}/tm351/gateway:0@sha256:{'b' * 64}"}),
         )
         vagrantfile = render_vagrant(SHELF, SHELF.recipe("jupyter"), options).read_text()
         (prefix,) = [line.split("=", 1)[1].strip() for line in vagrantfile.splitlines() if "lv.default_prefix" in line]
