@@ -319,11 +319,10 @@ def _fill(value: str, fields: dict[str, object]) -> str:
 
 def _environment(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) -> dict[str, str]:
     environment = {key: _fill(value, app.fields()) for key, value in app.environment.items()}
-    for peer in _peers(shelf, recipe, app):
+    peers = _peers(shelf, recipe, app)
+    for peer in peers:
         environment |= {key: _fill(value, peer.fields()) for key, value in peer.client_environment.items()}
-    forwards = [
-        f"{peer.port}={peer.name}:{peer.port}" for peer in _peers(shelf, recipe, app) if peer.at_clients_localhost
-    ]
+    forwards = [f"{peer.port}={peer.name}:{peer.port}" for peer in peers if peer.at_clients_localhost]
     if forwards:
         environment[LOCAL_FORWARDS_VARIABLE] = " ".join(forwards)
     if app.host_user:

@@ -80,12 +80,12 @@ def machine(engine, built, tmp_path_factory) -> Iterator[dict]:
     port = free_port()
     env = {"XDG_DATA_HOME": str(state)}
     folder = state / "tm351" / "vagrant" / "docker"
+    name = machine_name(load_shelf().recipe(MACHINE_RECIPE), folder)
     try:
-        yield {"env": env, "folder": folder, "student": student, "port": port}
+        yield {"env": env, "folder": folder, "student": student, "port": port, "engine": f"{name}-engine"}
     finally:
         if folder.is_dir():
             vagrant("destroy", "-f", cwd=folder)
-        name = machine_name(load_shelf().recipe(MACHINE_RECIPE), folder)
         for volume in (f"{name}-engine", f"{name}-secrets"):
             subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)
 
@@ -162,10 +162,9 @@ STORE_KILLED_MID_DELETE = Path(__file__).with_name("data") / "network-store-kill
 def test_a_kept_engine_whose_network_store_it_cannot_load_still_brings_the_stack_up(machine):
     destroyed = vagrant("destroy", "-f", cwd=machine["folder"])
     assert destroyed.returncode == 0, destroyed.stderr
-    shelf = load_shelf()
-    engine = f"{machine_name(shelf.recipe(MACHINE_RECIPE), machine['folder'])}-engine"
     planted = subprocess.run(
-        ["docker", "run", "--rm", "-i", "--entrypoint", "sh", "-v", f"{engine}:/engine", host_image_ref(shelf),
+        ["docker", "run", "--rm", "-i", "--entrypoint", "sh", "-v", f"{machine['engine']}:/engine",
+         host_image_ref(load_shelf()),
          "-c", "mkdir -p /engine/network/files && gunzip -c >/engine/network/files/local-kv.db"],
         input=STORE_KILLED_MID_DELETE.read_bytes(), capture_output=True, check=False,
     )  # fmt: skip
