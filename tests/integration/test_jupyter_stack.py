@@ -89,8 +89,12 @@ def test_wrong_logins_are_throttled_but_the_right_one_and_a_logged_in_browser_pa
     assert running.get("/jupyter/api/contents", running.login()).status_code == 200  # the student still gets in
     browser = requests.Session()  # keeps the cookie a logged-in answer carries, as a browser does
     assert browser.get(running.url("/jupyter/lab"), headers=running.login(), timeout=10).status_code == 200
-    throttled = requests.get(running.url("/jupyter/lab"), timeout=10)
-    assert throttled.status_code == 429 and "Too many wrong logins" in throttled.text
+    # The bucket drains by two tries a second, so a slow machine may let one or two through before it answers 429.
+    anonymous = [requests.get(running.url("/jupyter/lab"), timeout=10) for _ in range(10)]
+    throttled = next((answer for answer in anonymous if answer.status_code == 429), anonymous[-1])
+    assert throttled.status_code == 429 and "Too many wrong logins" in throttled.text, [
+        answer.status_code for answer in anonymous
+    ]
     assert "tm351_login" not in throttled.headers.get("Set-Cookie", "")
     assert "tm351_login" not in requests.get(running.url("/healthz"), timeout=10).headers.get("Set-Cookie", "")
     assert browser.get(running.url("/jupyter/lab"), timeout=10).status_code != 429
