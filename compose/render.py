@@ -118,9 +118,8 @@ def entrance_url(shelf: Shelf, recipe: Recipe, options: StackOptions) -> str:
 
 
 def app_secrets(shelf: Shelf, recipe: Recipe, app: App) -> list[str]:
-    """The secrets an app is given: its own, its peers' client secrets and, for the gateway, the apps' tokens."""
+    """The secrets an app is given: its own and, for the gateway, the apps' tokens."""
     names = list(app.secrets)
-    names += [name for peer in _peers(shelf, recipe, app) for name in peer.client_secrets]
     if app.gateway:
         names += [routed.token_secret for routed in routed_apps(shelf, recipe) if routed.token_secret]
     return list(dict.fromkeys(names))

@@ -103,7 +103,6 @@ class App(_Strict):
     # Apps whose client settings this app receives when the recipe includes them.
     connects_to: list[Name] = []
     client_environment: dict[str, str] = {}
-    client_secrets: list[SecretName] = []
     # Its clients reach it at localhost:{port} too (course notebooks are written so): each forwards that port to it.
     at_clients_localhost: bool = False
     # The gateway routes a browser to every other app of the recipe that has a path.

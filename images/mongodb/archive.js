@@ -1,5 +1,5 @@
 // node archive.js export FILE | import FILE: the backup of the image built from PyPI and npm, which has
-// no mongodump, run by backup.sh and restore.sh (as root, which reads the admin password's secret) with
+// no mongodump, run by backup.sh and restore.sh (as root, which owns the scratch volume) with
 // the MongoDB Node.js driver that npm/package-lock.json pins. A plain driver program, not a mongosh
 // script: it needs a third of mongosh's memory, which the database shares under the app's budget.
 //
@@ -36,16 +36,8 @@ const BATCH_BYTES = 8 << 20;
 const NAMESPACE_NOT_FOUND = 26;
 const STAGING = "tm351_restoring_";
 
-function adminPassword() {
-  const file = process.env.MONGODB_ADMIN_PASSWORD_FILE || "/run/secrets/mongodb_admin_password";
-  return fs.readFileSync(file, "utf8").trim();
-}
-
 async function connect() {
-  const client = new MongoClient("mongodb://127.0.0.1:27017/?directConnection=true&serverSelectionTimeoutMS=10000", {
-    auth: { username: "tm351admin", password: adminPassword() },
-    authSource: "admin",
-  });
+  const client = new MongoClient("mongodb://127.0.0.1:27017/?directConnection=true&serverSelectionTimeoutMS=10000");
   await client.connect();
   return client;
 }

@@ -2,11 +2,11 @@
 # Put back an archive that backup.sh wrote, read from standard input, for `python3 tasks.py restore`:
 # docker compose exec -T mongodb restore.sh < FILE
 # Every collection in the archive replaces the one of the same name; collections that are not in the
-# archive are kept. The users are not restored: they come from the secrets (start.sh).
+# archive are kept; admin, config and local are not restored.
 # A mongodump archive goes through mongorestore --drop, Extended JSON from archive.js through archive.js,
 # which checks the whole archive and stages every collection before it replaces any (a failed restore
 # leaves them as they were): each image reads the kind it writes, and says so of the other.
-# Runs as root, like backup.sh, and passes the admin password the same way.
+# Runs as root, like backup.sh.
 set -euo pipefail
 
 # shellcheck source=admin-tools.sh
@@ -27,7 +27,7 @@ case $magic in
             || fail "this is a mongodump archive, from an image built from MongoDB's repository, and this image" \
                 "(MongoDB 6.0 from PyPI and npm) has no mongorestore: restore it into an image built from" \
                 "MongoDB's repository (python3 tasks.py build mongodb --source mongodb=repository)"
-        mongorestore "${tools_login[@]}" --archive="$archive" --drop \
+        mongorestore "${tools_server[@]}" --archive="$archive" --drop \
             --nsExclude='admin.*' --nsExclude='config.*' --nsExclude='local.*' ;;
     7b*)
         command -v node >/dev/null \

@@ -324,13 +324,14 @@ def test_openrefine_keeps_projects_in_the_student_folder_and_is_routed_without_i
     assert 'Authorization ""' in location
 
 
-def test_mongodb_uri_names_its_password_for_the_jupyter_image_to_fill_in():
-    jupyter = render_recipe("jupyter-mongo")["services"]["jupyter"]
-    # $$ is Compose's escape: the container sees ${MONGODB_PASSWORD}, which start.sh replaces.
-    assert jupyter["environment"]["MONGODB_URI"] == "mongodb://tm351:$${MONGODB_PASSWORD}@mongodb:27017/tm351"
-    assert jupyter["environment"]["MONGODB_PASSWORD_FILE"] == "/run/secrets/mongodb_password"
-    assert "mongodb_password" in jupyter["secrets"]
-    assert "mongodb_admin_password" not in jupyter["secrets"]
+def test_mongodb_has_no_login_as_the_course_runs_it_so_nothing_publishes_it():
+    shelf = load_shelf()
+    options = StackOptions(data_dir=OPTIONS.data_dir, port=OPTIONS.port, host=OPTIONS.host, expose_db=True)
+    services = render_compose(shelf, shelf.recipe("tm351"), options)["services"]
+    assert services["jupyter"]["environment"]["MONGODB_URI"] == "mongodb://mongodb:27017/tm351"
+    assert "ports" not in services["mongodb"] and "secrets" not in services["mongodb"]
+    # --expose-db publishes PostgreSQL's door only, which keeps the install's own login.
+    assert [name for name, service in services.items() if "ports" in service] == ["gateway", "postgres"]
 
 
 def test_openrefine_is_labelled_to_sleep_after_its_idle_time_or_the_one_chosen():
