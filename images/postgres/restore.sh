@@ -1,56 +1,120 @@
 #!/bin/bash
-# Replace the tm351 database with an archive that backup.sh wrote, read from standard input, for
-# `python3 tasks.py restore`: docker compose exec -T -u root postgres restore.sh < FILE
-# The archive goes into a new database first; only once all of it is in is that swapped for tm351
-# (in one transaction), so a failed restore leaves tm351 as it was. Sessions on tm351 are ended.
-# The archive's own SQL runs as the course's role tm351, never as a superuser: a backup from elsewhere can do
-# nothing the course's own login could not (no server programs, no event triggers, no other databases).
+# Put back an archive that backup.sh wrote, read from standard input, for `python3 tasks.py restore`:
+# docker compose exec -T -u root postgres restore.sh < FILE
+# Each database in it replaces the one of the same name; databases not in it are kept. The whole archive is read
+# first; each database goes into a new one, and only once all of them are in are they swapped for the ones they
+# replace (in one transaction), so a failed restore leaves every database as it was. Sessions on those are ended.
+# A single pg_dump archive (what earlier images wrote) is the tm351 database.
+# The archive's own SQL runs as a course login, never as a superuser: as its database's owner when that is one of
+# the course's logins, otherwise as tm351admin. A backup from elsewhere can do nothing the course's own logins
+# could not (no server programs, no event triggers, no other databases); the names it gives are checked before
+# any reaches SQL.
 set -euo pipefail
-# shellcheck source=../foundation/entrypoint.sh
-. /usr/local/lib/tm351/entrypoint.sh
 
-db=tm351
-owner=tm351
-staging=tm351_restoring
-replaced=tm351_replaced
 export PGHOST=/var/run/postgresql PGOPTIONS='-c client_min_messages=warning'
-# tm351's password is the course's published one (init.sql); the fixed statements below run as the superuser
-# postgres, over the server's socket.
-owner_password=tm351
 as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+staging=tm351_restoring_
+replaced=tm351_replaced_
+name_pattern='^[A-Za-z_][A-Za-z0-9_]{0,62}$'
+# On the app's scratch volume, which only root writes: an archive may be far larger than the in-memory /tmp.
+workdir=$(mktemp -d --tmpdir=/var/tmp)
+trap 'rm -rf "$workdir"' EXIT
 
+fail() {
+    echo "restore.sh: $*" >&2
+    exit 1
+}
 sql() {
     "${as_postgres[@]}" psql --no-psqlrc --quiet --no-password --set=ON_ERROR_STOP=1 --dbname=postgres "$@" >/dev/null
 }
-exists() {
-    [ -n "$("${as_postgres[@]}" psql --no-psqlrc --no-password --dbname=postgres --tuples-only --no-align \
-        --command="SELECT 1 FROM pg_database WHERE datname = '$1'")" ]
+query() {
+    "${as_postgres[@]}" psql --no-psqlrc --no-password --dbname=postgres --tuples-only --no-align --command="$1"
+}
+# The course's logins and their published passwords (init.sql): the one a database's restore runs as.
+login_of() {
+    case $1 in
+        tm351 | testuser | tm351_student) echo "$1" ;;
+        *) echo tm351admin ;;
+    esac
+}
+password_of() {
+    case $1 in
+        tm351) echo tm351 ;;
+        testuser) echo testpass ;;
+        tm351_student) echo tm351_pwd ;;
+        tm351admin) echo tm351admin ;;
+    esac
 }
 
-# Leftovers of an earlier restore that was interrupted.
-sql --command="DROP DATABASE IF EXISTS $staging WITH (FORCE)" \
-    --command="DROP DATABASE IF EXISTS $replaced WITH (FORCE)"
-"${as_postgres[@]}" createdb --no-password --owner="$owner" --template=template0 --encoding=UTF8 --locale=C.UTF-8 \
-    "$staging"
-if ! PGPASSWORD=$owner_password pg_restore --host=127.0.0.1 --username="$owner" --no-password --no-owner \
-    --no-privileges --dbname="$staging" --single-transaction; then
-    sql --command="DROP DATABASE $staging"
-    echo "restore.sh: the archive could not be restored; $db is unchanged" >&2
-    exit 1
+archive=$workdir/archive
+cat >"$archive"
+if [ "$(head -c 5 "$archive")" = PGDMP ]; then
+    printf 'tm351\ttm351\n' >"$workdir/databases.tsv"
+    dump_of() { cat "$archive"; }
+elif tar --list --file="$archive" >"$workdir/members" 2>/dev/null && [ -s "$workdir/members" ]; then
+    # Read to standard output only: nothing in the archive is ever made on disk, so no link in it is followed.
+    tar --extract --to-stdout --file="$archive" databases.tsv >"$workdir/databases.tsv" 2>/dev/null \
+        || fail "the archive holds no databases.tsv; no database was changed"
+    dump_of() { tar --extract --to-stdout --file="$archive" "$1.dump"; }
+else
+    fail "this is not an archive that backup.sh wrote; no database was changed"
 fi
 
-if exists "$db"; then
-    sql --command="ALTER DATABASE $db WITH ALLOW_CONNECTIONS false"
-    if ! sql --single-transaction \
-        --command="SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$db'" \
-        --command="ALTER DATABASE $db RENAME TO $replaced" \
-        --command="ALTER DATABASE $staging RENAME TO $db"; then
-        sql --command="ALTER DATABASE $db WITH ALLOW_CONNECTIONS true" \
-            --command="DROP DATABASE $staging WITH (FORCE)"
-        echo "restore.sh: could not swap in the restored database; $db is unchanged" >&2
-        exit 1
-    fi
-    sql --command="DROP DATABASE $replaced WITH (FORCE)"
-else
-    sql --command="ALTER DATABASE $staging RENAME TO $db"
+names=() owners=()
+expected=(databases.tsv)
+while IFS=$'\t' read -r name owner rest || [ -n "$name" ]; do
+    [[ $name =~ $name_pattern && $owner =~ $name_pattern && -z $rest ]] \
+        || fail "line $((${#names[@]} + 1)) of databases.tsv does not name a database and its owner; no database was changed"
+    case " ${names[*]} " in *" $name "*) fail "databases.tsv names $name twice; no database was changed" ;; esac
+    case $name in postgres | template0 | template1 | tm351_restoring* | tm351_replaced*)
+        fail "databases.tsv names $name, which no backup holds; no database was changed" ;;
+    esac
+    expected+=("${#names[@]}.dump")
+    names+=("$name") owners+=("$owner")
+done <"$workdir/databases.tsv"
+if [ -s "$workdir/members" ]; then
+    [ "$(sort "$workdir/members")" = "$(printf '%s\n' "${expected[@]}" | sort)" ] \
+        || fail "the archive holds other files than databases.tsv and one dump per database; no database was changed"
 fi
+
+drop_staged() {
+    local i
+    for i in "${!names[@]}"; do sql --command="DROP DATABASE IF EXISTS $staging$i WITH (FORCE)"; done
+}
+
+# Leftovers of an earlier restore that was interrupted (tm351_restoring and tm351_replaced: earlier images').
+while read -r leftover; do
+    [ -z "$leftover" ] || sql --command="DROP DATABASE \"$leftover\" WITH (FORCE)"
+done < <(query "SELECT datname FROM pg_database WHERE datname ~ '^tm351_(restoring|replaced)(_[0-9]+)?$'")
+
+for i in "${!names[@]}"; do
+    login=$(login_of "${owners[$i]}")
+    "${as_postgres[@]}" createdb --no-password --owner="$login" --template=template0 --encoding=UTF8 \
+        --locale=C.UTF-8 "$staging$i"
+    if ! dump_of "$i" | PGPASSWORD=$(password_of "$login") pg_restore --host=127.0.0.1 --username="$login" \
+        --no-password --no-owner --no-privileges --dbname="$staging$i" --single-transaction; then
+        drop_staged
+        fail "the database ${names[$i]} in the archive could not be restored; no database was changed"
+    fi
+done
+
+# The swap: every database that is replaced is closed to new sessions, then in one transaction its sessions
+# are ended and it is renamed aside, and the restored one takes its name.
+existing=() swap=()
+for i in "${!names[@]}"; do
+    name=${names[$i]}
+    if [ -n "$(query "SELECT 1 FROM pg_database WHERE datname = '$name'")" ]; then
+        existing+=("$name")
+        swap+=(--command="ALTER DATABASE \"$name\" RENAME TO $replaced$i")
+    fi
+    swap+=(--command="ALTER DATABASE $staging$i RENAME TO \"$name\"")
+done
+for name in "${existing[@]}"; do sql --command="ALTER DATABASE \"$name\" WITH ALLOW_CONNECTIONS false"; done
+closed=$(printf "'%s'," "${existing[@]}" "")
+if ! sql --single-transaction \
+    --command="SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${closed%,})" "${swap[@]}"; then
+    for name in "${existing[@]}"; do sql --command="ALTER DATABASE \"$name\" WITH ALLOW_CONNECTIONS true"; done
+    drop_staged
+    fail "could not swap in the restored databases; no database was changed"
+fi
+for i in "${!names[@]}"; do sql --command="DROP DATABASE IF EXISTS $replaced$i WITH (FORCE)"; done

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.helpers.backups import rewritten
+from tests.helpers.backups import dump_of, rewritten
 from tests.helpers.course_kernel import COURSE_SESSION
 from tests.helpers.jupyter_kernel import browser_session, execute
 from tests.helpers.stacks import Stack
@@ -95,10 +95,14 @@ def test_a_notebook_reaches_the_stacks_postgres_at_localhost_as_course_notebooks
     assert reached.stdout.split("\n")[:2] == ["localhost 2", "127.0.0.1 2"]
 
 
-COURSE_CONVENTIONS = """
+# Scripts that log in as the course's logins start with this.
+CONNECT = """
 import psycopg
 def connect(login, database):
     return psycopg.connect(f"postgresql://{login}@localhost:5432/{database}", autocommit=True)
+"""
+
+COURSE_CONVENTIONS = """
 with connect("testuser:testpass", "testdb") as db:
     print(db.execute("SELECT id, name, value FROM quickdemo ORDER BY id").fetchall())
 with connect("tm351_student:tm351_pwd", "tm351_clean") as db:
@@ -122,7 +126,7 @@ with connect("clerk:clerk_pwd", "tm351") as db:
 
 
 def test_the_courses_logins_and_databases_work_from_a_notebook_as_its_activities_use_them(running):
-    ran = running.run(COURSE_CONVENTIONS)
+    ran = running.run(CONNECT + COURSE_CONVENTIONS)
     assert ran.status == "ok", ran.errors
     assert ran.stdout.split("\n")[:6] == [
         "[(1, 'This', 12), (2, 'That', 345)]",
@@ -310,6 +314,102 @@ def test_backup_purge_up_restore_gives_the_same_rows_and_files(running, tmp_path
     assert not (running.data_dir / ".tm351-restoring").exists()
 
 
+# Work in the course's other databases and in one an activity made, as a student's notebook does it.
+OTHER_DATABASES_WORK = """
+with connect("testuser:testpass", "testdb") as db:
+    db.execute("CREATE TABLE scores (n int)")
+    db.execute("INSERT INTO scores VALUES (1)")
+with connect("tm351_student:tm351_pwd", "tm351_clean") as db:
+    db.execute("CREATE TABLE cleaned (x text)")
+    db.execute("INSERT INTO cleaned VALUES ('kept')")
+with connect("tm351admin:tm351admin", "tm351") as db:
+    db.execute("CREATE DATABASE own_activity")
+with connect("tm351admin:tm351admin", "own_activity") as db:
+    db.execute("CREATE TABLE notes AS SELECT 'mine' AS note")
+print("made")
+"""
+
+OTHER_DATABASES_CHANGE = """
+with connect("testuser:testpass", "testdb") as db:
+    db.execute("DROP TABLE scores")
+with connect("tm351_student:tm351_pwd", "tm351_clean") as db:
+    db.execute("INSERT INTO cleaned VALUES ('after the backup')")
+with connect("tm351admin:tm351admin", "own_activity") as db:
+    db.execute("DROP TABLE notes")
+print("changed")
+"""
+
+OTHER_DATABASES_READ = """
+with connect("testuser:testpass", "testdb") as db:
+    db.execute("INSERT INTO scores VALUES (2)")  # still the course login's own table
+    print(db.execute("SELECT array_agg(n ORDER BY n) FROM scores").fetchone()[0],
+          db.execute("SELECT count(*) FROM quickdemo").fetchone()[0])
+    db.execute("DELETE FROM scores WHERE n = 2")
+with connect("tm351_student:tm351_pwd", "tm351_clean") as db:
+    print(db.execute("SELECT array_agg(x) FROM cleaned").fetchone()[0])
+with connect("tm351admin:tm351admin", "own_activity") as db:
+    print(db.execute("SELECT note FROM notes").fetchone()[0])
+"""
+
+
+# testdb without the table the backup holds, tm351_clean with the row added since.
+AS_CHANGED = """
+import psycopg
+with psycopg.connect("postgresql://testuser:testpass@localhost:5432/testdb") as db:
+    print(db.execute("SELECT to_regclass('scores') IS NULL").fetchone()[0])
+with psycopg.connect("postgresql://tm351_student:tm351_pwd@localhost:5432/tm351_clean") as db:
+    print(sorted(x for (x,) in db.execute("SELECT x FROM cleaned")))
+"""
+
+
+def postgres_dump_members(archive) -> tuple[list[str], str]:
+    """The members of the postgres dump in a backup, and its list of databases."""
+    with tarfile.open(fileobj=io.BytesIO(dump_of(archive, "postgres"))) as dump:
+        return dump.getnames(), dump.extractfile("databases.tsv").read().decode()
+
+
+def test_a_backup_holds_every_database_and_restore_puts_each_back_for_its_owner(running, tmp_path):
+    made = running.run(CONNECT + OTHER_DATABASES_WORK)
+    assert made.status == "ok", made.errors
+    archive = tmp_path / "backup.tar.gz"
+    assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(archive)).returncode == 0
+    members, listed = postgres_dump_members(archive)
+    databases = dict(line.split("\t") for line in listed.splitlines())
+    course = {"testdb": "testuser", "tm351": "tm351", "tm351_clean": "tm351_student", "tm351_hospital": "tm351_student"}
+    assert databases.items() >= {**course, "own_activity": "tm351admin"}.items()
+    assert sorted(members) == sorted(["databases.tsv", *(f"{n}.dump" for n in range(len(databases)))])
+
+    changed = running.run(CONNECT + OTHER_DATABASES_CHANGE)
+    assert changed.status == "ok", changed.errors
+    restored = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
+    assert restored.returncode == 0, restored.stderr
+    back = running.run(CONNECT + OTHER_DATABASES_READ)
+    assert back.status == "ok", back.errors
+    assert back.stdout.split("\n")[:3] == ["[1, 2] 2", "['kept']", "mine"]
+
+
+def test_a_restore_whose_second_database_fails_changes_no_database(running, tmp_path):
+    good = tmp_path / "good.tar.gz"
+    assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
+    members, listed = postgres_dump_members(good)
+    with tarfile.open(fileobj=io.BytesIO(dump_of(good, "postgres"))) as dump:
+        dumps = [dump.extractfile(f"{n}.dump").read() for n in range(len(members) - 1)]
+    # tm351's dump broken: it is restored after testdb and the others before it in name order.
+    dumps[[line.split("\t")[0] for line in listed.splitlines()].index("tm351")] = b"not a pg_dump archive"
+    crafted = rewritten(good, tmp_path / "crafted.tar.gz", {"databases/postgres.dump": postgres_dump(listed, dumps)})
+    keeping_notes = OTHER_DATABASES_CHANGE.replace('    db.execute("DROP TABLE notes")\n', "    pass\n")
+    changed = running.run(CONNECT + keeping_notes)
+    assert changed.status == "ok", changed.errors
+
+    result = running.cli("restore", str(crafted), "--data-dir", str(running.data_dir), "--yes")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the database tm351 in the archive could not be restored; no database was changed" in result.stderr
+    unchanged = running.run(AS_CHANGED)
+    assert unchanged.status == "ok", unchanged.errors
+    assert unchanged.stdout.split("\n")[:2] == ["True", "['after the backup', 'kept']"]
+    assert running.cli("restore", str(good), "--data-dir", str(running.data_dir), "--yes").returncode == 0
+
+
 def student_files(stack: Stack) -> dict[str, str]:
     found = [path for folder in ("notebooks", "data") for path in (stack.data_dir / folder).rglob("*")]
     return {str(path.relative_to(stack.data_dir)): path.read_text() for path in found if path.is_file()}
@@ -350,7 +450,28 @@ INSERT INTO modules VALUES ('EVIL', 1);
 """
 
 
-def test_a_backup_from_elsewhere_cannot_run_sql_as_the_superuser(running, engine, tmp_path):
+def postgres_dump(databases: str, dumps: list[bytes]) -> bytes:
+    """A postgres dump as backup.sh writes it: its list of databases and one pg_dump archive per line."""
+    made = io.BytesIO()
+    with tarfile.open(fileobj=made, mode="w") as tar:
+        for name, data in [("databases.tsv", databases.encode()), *((f"{n}.dump", d) for n, d in enumerate(dumps))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return made.getvalue()
+
+
+# The attacker's dump as earlier images wrote one (a single archive, restored as tm351), in a backup that claims
+# the superuser owns the database, and in one whose database name would end the SQL it is put into.
+ATTACKS = {
+    "earlier-format": lambda dump: dump,
+    "owner-postgres": lambda dump: postgres_dump("tm351\tpostgres\n", [dump]),
+    "injected-name": lambda dump: postgres_dump('tm351" OWNER TO tm351; DROP DATABASE testdb; --\ttm351\n', [dump]),
+}
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_backup_from_elsewhere_cannot_run_sql_as_the_superuser(running, engine, tmp_path, attack):
     before = rows(running)
     (postgres,) = engine.containers.list(
         filters={"label": [f"com.docker.compose.project={running.project}", "org.tm351.app=postgres"]}
@@ -367,7 +488,8 @@ def test_a_backup_from_elsewhere_cannot_run_sql_as_the_superuser(running, engine
         postgres.exec_run([*as_superuser, "-c", "DROP DATABASE IF EXISTS attack"], user="postgres")
     good = tmp_path / "good.tar.gz"
     assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
-    crafted = rewritten(good, tmp_path / "crafted.tar.gz", {"databases/postgres.dump": dumped.output[0]})
+    crafted_dump = ATTACKS[attack](dumped.output[0])
+    crafted = rewritten(good, tmp_path / "crafted.tar.gz", {"databases/postgres.dump": crafted_dump})
 
     result = running.cli("restore", str(crafted), "--data-dir", str(running.data_dir), "--yes")
     ran = postgres.exec_run(["test", "-e", "/tmp/run-by-a-backup"]).exit_code == 0
@@ -375,6 +497,8 @@ def test_a_backup_from_elsewhere_cannot_run_sql_as_the_superuser(running, engine
     assert result.returncode != 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert rows(running) == before
+    databases = postgres.exec_run([*as_superuser, "-tAc", "SELECT datname FROM pg_database"], user="postgres")
+    assert {"testdb", "tm351"} <= set(databases.output.decode().split()), databases.output
     restored = running.cli("restore", str(good), "--data-dir", str(running.data_dir), "--yes")
     assert restored.returncode == 0, restored.stderr  # the course's own backups still restore
     assert rows(running) == before
