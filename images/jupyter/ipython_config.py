@@ -6,3 +6,6 @@ c.InteractiveShellApp.matplotlib = "inline"
 c.InteractiveShellApp.extensions = ["tm351_course"]
 c.SqlMagic.autopandas = True
 c.SqlMagic.displaylimit = 50
+# A failed statement raises SQLAlchemy's own exception, as it did under ipython-sql, for which the course's
+# notebooks were written (`except sqlalchemy.exc.IntegrityError:`); jupysql's short errors raise RuntimeError.
+c.SqlMagic.short_errors = False

@@ -13,8 +13,9 @@ import websocket
 @dataclass
 class Execution:
     status: str = ""
-    stdout: str = ""
+    stdout: str = ""  # all the cell printed, standard error's included, in order
     errors: list[str] = field(default_factory=list)
+    stderr: str = ""  # what it printed on standard error alone
 
 
 def browser_session(base_url: str, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None
@@ -40,13 +41,24 @@ def execute(base_url: str, headers: dict[str, str], code: str, timeout: float = 
     return result
 
 
-def execute_cells(base_url: str, headers: dict[str, str], cells: list[str], timeout: float = 120, keep: bool = False
-                  ) -> list[Execution]:  # fmt: skip
-    """Each cell in turn in one new kernel, as a notebook's are run (all of them, whatever one gives)."""
+def execute_cells(base_url: str, headers: dict[str, str], cells: list[str], timeout: float = 120, keep: bool = False,
+                  notebook: str | None = None) -> list[Execution]:  # fmt: skip
+    """Each cell in turn in one new kernel, as a notebook's are run (all of them, whatever one gives). With notebook
+    (a path under the server's root), the kernel is that notebook's session, working in its folder, as when the
+    student opens it."""
     session = browser_session(base_url, headers)
-    created = session.post(f"{base_url}api/kernels", json={"name": "python3"}, timeout=30)
-    created.raise_for_status()
-    kernel_id = created.json()["id"]
+    if notebook:
+        name = notebook.rsplit("/", 1)[-1]
+        opened = {"path": notebook, "name": name, "type": "notebook", "kernel": {"name": "python3"}}
+        created = session.post(f"{base_url}api/sessions", json=opened, timeout=60)
+        created.raise_for_status()
+        kernel_id = created.json()["kernel"]["id"]
+        opened_at = f"{base_url}api/sessions/{created.json()['id']}"
+    else:
+        created = session.post(f"{base_url}api/kernels", json={"name": "python3"}, timeout=30)
+        created.raise_for_status()
+        kernel_id = created.json()["id"]
+        opened_at = f"{base_url}api/kernels/{kernel_id}"
     channels = base_url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
     header = [f"{name}: {value}" for name, value in headers.items()]
     connection = websocket.create_connection(channels, header=header, timeout=timeout)
@@ -55,7 +67,7 @@ def execute_cells(base_url: str, headers: dict[str, str], cells: list[str], time
     finally:
         connection.close()
         if not keep:
-            session.delete(f"{base_url}api/kernels/{kernel_id}", timeout=30)
+            session.delete(opened_at, timeout=30)  # a session's end shuts its kernel down
 
 
 def _run(connection: websocket.WebSocket, code: str) -> Execution:
@@ -98,6 +110,8 @@ def _run(connection: websocket.WebSocket, code: str) -> Execution:
         content = message["content"]
         if kind == "stream":
             result.stdout += content["text"]
+            if content.get("name") == "stderr":
+                result.stderr += content["text"]
         elif kind == "error":
             result.errors.append("\n".join(content["traceback"]))
         elif kind == "execute_reply":

@@ -68,9 +68,9 @@ class Stack:
         """Run code in a new kernel, through the gateway, as the logged-in student."""
         return execute(self.url("/jupyter/"), self.login(), code)
 
-    def run_cells(self, cells: list[str]) -> list[Execution]:
-        """Run cells in turn in one new kernel, as a notebook's."""
-        return execute_cells(self.url("/jupyter/"), self.login(), cells)
+    def run_cells(self, cells: list[str], notebook: str | None = None, timeout: float = 120) -> list[Execution]:
+        """Run cells in turn in one new kernel, as a notebook's (in that notebook's session and folder, if given)."""
+        return execute_cells(self.url("/jupyter/"), self.login(), cells, timeout, notebook=notebook)
 
 
 # An app that starts on demand answers its first page within this, however busy the machine (measured: 6-29 s).

@@ -151,7 +151,7 @@ ip = get_ipython()
 sql = [c for c in ip.configurables if type(c).__name__ == "SqlMagic"][0]
 print(json.dumps({
     "sql": "sql" in ip.magics_manager.magics["line"] and "sql" in ip.magics_manager.magics["cell"],
-    "autopandas": sql.autopandas, "displaylimit": sql.displaylimit,
+    "autopandas": sql.autopandas, "displaylimit": sql.displaylimit, "short_errors": sql.short_errors,
     "backend": "inline" if "inline" in matplotlib.get_backend() else matplotlib.get_backend(),
     "pandas": [pandas.get_option(name) for name in ("display.precision", "display.max_rows", "display.max_columns")],
 }))
@@ -166,6 +166,7 @@ def test_every_kernel_starts_with_the_courses_start_up_settings(as_other_user):
         "sql": True,
         "autopandas": True,
         "displaylimit": 50,
+        "short_errors": False,
         "backend": "inline",
         "pandas": [7, 50, 25],
     }

@@ -1,0 +1,70 @@
+"""The project's compatibility notebooks (tests/notebooks/), written as the course's own are (connection strings
+at localhost, the SQL magic's idioms, MongoDB with no login, charts and a map), run as a student runs them: on the
+whole tm351 stack, each in its own notebook session through the gateway's login and Jupyter's kernel websocket,
+within the container's memory limit. Each must run with no error cell and no printed error; the installation
+check then exports to Word with its tables and charts."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from pathlib import Path
+
+import docx
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+FOLDER = "notebooks/compatibility"
+# What a failure prints when it is not raised: an error's name or a traceback on standard error.
+PRINTED_ERROR = re.compile(r"Error\b|Traceback|Exception\b")
+
+
+@pytest.fixture(scope="module")
+def course_stack(built, stack):
+    result = stack.up("tm351", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (stack.data_dir / FOLDER).mkdir(exist_ok=True)
+    return stack
+
+
+def code_cells(notebook: Path) -> list[str]:
+    return [cell.source for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code"]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[notebook.stem for notebook in NOTEBOOKS])
+def test_the_notebook_runs_with_no_error_cell_and_no_printed_error(course_stack, notebook):
+    shutil.copy(notebook, course_stack.data_dir / FOLDER / notebook.name)
+    cells = code_cells(notebook)
+    results = course_stack.run_cells(cells, notebook=f"{FOLDER}/{notebook.name}", timeout=300)
+    failures = [
+        (source, result.status, result.errors, result.stderr)
+        for source, result in zip(cells, results, strict=True)
+        if result.status != "ok" or PRINTED_ERROR.search(result.stderr)
+    ]
+    assert not failures, failures
+
+
+def test_the_installation_check_saves_its_map_and_exports_to_word_with_its_tables_and_charts(course_stack):
+    name = "installation-check.ipynb"
+    shutil.copy(NOTEBOOKS[[notebook.name for notebook in NOTEBOOKS].index(name)], course_stack.data_dir / FOLDER)
+    # Run all, then save: what the student does before exporting (the kernel works in the notebook's folder).
+    executed = course_stack.run(
+        "import nbformat, nbclient\n"
+        f"nb = nbformat.read('{FOLDER}/{name}', 4)\n"
+        f"where = {{'metadata': {{'path': '{FOLDER}'}}}}\n"
+        "nbclient.NotebookClient(nb, kernel_name='python3', resources=where).execute()\n"
+        f"nbformat.write(nb, '{FOLDER}/{name}')\n"
+    )
+    assert executed.status == "ok", executed.errors
+    saved_map = (course_stack.data_dir / FOLDER / "test.html").read_text()
+    assert "leaflet" in saved_map and "The Open University" in saved_map
+    # JupyterLab's File, Save and Export As, Word: Jupyter checks that the request comes from its page.
+    from_lab = {**course_stack.login(), "Referer": course_stack.url("/jupyter/lab")}
+    response = course_stack.get(f"/jupyter/nbconvert/docx/{FOLDER}/{name}?download=true", from_lab, timeout=120)
+    assert response.status_code == 200, response.text[:300]
+    document = docx.Document(io.BytesIO(response.content))
+    tables = [[[cell.text for cell in row.cells] for row in table.rows] for table in document.tables]
+    assert any(row[-3:] == ["1", "This", "12"] for table in tables for row in table), tables  # quickdemo's first row
+    assert len(document.inline_shapes) >= 4  # the line chart, the histogram, the cumulative sum and the places
