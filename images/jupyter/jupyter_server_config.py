@@ -77,6 +77,24 @@ limit = memory_limit()
 if limit is not None:
     c.ResourceUseDisplay.mem_limit = limit
 
+# With OpenRefine in the stack, JupyterLab's launcher has an OpenRefine tile that opens it in a new tab where the
+# gateway serves it (its path relative to Jupyter's, so the browser leaves Jupyter for it: no process is started and
+# nothing is proxied, and opening it wakes OpenRefine as any visit does).
+openrefine_path = os.environ.get("OPENREFINE_PATH", "")
+if openrefine_path:
+    c.ServerProxy.servers = {
+        "openrefine": {
+            "command": [],
+            "port": 0,
+            "new_browser_tab": True,
+            "launcher_entry": {
+                "title": "OpenRefine",
+                "path_info": os.path.relpath(openrefine_path, c.ServerApp.base_url) + "/",
+                "icon_path": "/usr/local/share/tm351/openrefine-launcher.svg",
+            },
+        }
+    }
+
 # Extensions come with the image: a page cannot have the server pip-install a package.
 c.LabApp.extension_manager = "readonly"
 

@@ -2,7 +2,7 @@
 at localhost, the SQL magic's idioms, MongoDB with no login, charts and a map), run as a student runs them: on the
 whole tm351 stack, each in its own notebook session through the gateway's login and Jupyter's kernel websocket,
 within the container's memory limit. Each must run with no error cell and no printed error; the installation
-check then exports to Word with its tables and charts."""
+check then exports to Word with its tables and charts. JupyterLab's OpenRefine tile opens the stack's OpenRefine."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 import docx
 import nbformat
 import pytest
+
+from tests.helpers.stacks import WAKE_BOUND_S
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 FOLDER = "notebooks/compatibility"
@@ -68,3 +70,22 @@ def test_the_installation_check_saves_its_map_and_exports_to_word_with_its_table
     tables = [[[cell.text for cell in row.cells] for row in table.rows] for table in document.tables]
     assert any(row[-3:] == ["1", "This", "12"] for table in tables for row in table), tables  # quickdemo's first row
     assert len(document.inline_shapes) >= 4  # the line chart, the histogram, the cumulative sum and the places
+
+
+@pytest.mark.needs("chromium")
+def test_jupyterlabs_openrefine_tile_opens_the_stacks_openrefine_in_a_new_tab(course_stack, browser):
+    context = browser.new_context(
+        http_credentials={"username": "student", "password": course_stack.password()},
+        viewport={"width": 1280, "height": 800},
+    )
+    page = context.new_page()
+    page.goto(course_stack.url("/jupyter/lab"))
+    tile = page.locator(".jp-LauncherCard", has_text="OpenRefine")
+    with context.expect_page(timeout=60_000) as new_tab:
+        tile.click(timeout=60_000)
+    refine = new_tab.value
+    refine.wait_for_load_state()
+    assert refine.url == course_stack.url("/openrefine/")
+    # Asleep, it shows the gateway's starting page, which opens OpenRefine once it is awake.
+    refine.wait_for_function("document.title === 'OpenRefine'", timeout=WAKE_BOUND_S * 1000)
+    context.close()

@@ -334,6 +334,12 @@ def test_mongodb_has_no_login_as_the_course_runs_it_so_nothing_publishes_it():
     assert [name for name, service in services.items() if "ports" in service] == ["gateway", "postgres"]
 
 
+def test_jupyter_is_told_where_openrefine_is_only_when_the_recipe_has_it():
+    # For JupyterLab's OpenRefine launcher tile (images/jupyter/jupyter_server_config.py).
+    assert render_recipe("tm351")["services"]["jupyter"]["environment"]["OPENREFINE_PATH"] == "/openrefine/"
+    assert "OPENREFINE_PATH" not in render_recipe("jupyter-postgres")["services"]["jupyter"]["environment"]
+
+
 def test_openrefine_is_labelled_to_sleep_after_its_idle_time_or_the_one_chosen():
     shelf = load_shelf()
     services = render_recipe("tm351")["services"]
