@@ -141,7 +141,7 @@ def test_the_student_sees_memory_against_jupyters_limit_and_the_server_extension
     assert metrics.json()["limits"]["memory"]["rss"] == load_shelf().apps["jupyter"].memory_mib * 2**20
     ((_, out, err),) = run_in_kernel(options, login, [["jupyter", "server", "extension", "list"]]).values()
     listing = re.sub(r"\x1b\[[0-9;]*m", "", out + err)
-    for extension in ("jupyter_server_proxy", "jupyter_resource_usage", "nbdime"):
+    for extension in ("jupyter_server_proxy", "jupyter_resource_usage", "nbdime", "jupyter_archive"):
         assert re.search(rf"^\s*{extension} \S+ OK$", listing, re.M), listing
 
 

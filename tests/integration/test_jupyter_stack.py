@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
 import time
+import zipfile
 
 import pytest
 import requests
 import websocket
 
 from tests.helpers.cli import run_cli
+from tests.helpers.jupyter_kernel import browser_session
 from tests.helpers.net import free_port
 from tests.helpers.stacks import remove_project
 from tm351vce.shelf.catalogue import load_shelf
@@ -149,6 +152,24 @@ def test_websockets_work_through_the_gateway(running):
     result = running.run("print(6 * 7)")
     assert result.status == "ok", result.errors
     assert result.stdout.strip() == "42"
+
+
+def test_the_notebooks_folder_downloads_as_one_zip(running):
+    """The file browser's Download as an Archive (jupyter-archive), as JupyterLab asks for it."""
+    notebooks = running.data_dir / "notebooks"
+    (notebooks / "unit1").mkdir(exist_ok=True)
+    (notebooks / "unit1" / "activity.ipynb").write_text('{"cells": []}')
+    (notebooks / "draft.ipynb").write_text("{}")
+    # JupyterLab's page sets Jupyter's _xsrf cookie and the menu item sends it back in the URL, as Jupyter asks.
+    lab = browser_session(running.url("/jupyter/"), running.login())
+    query = f"archiveToken=1&archiveFormat=zip&followSymlinks=false&downloadHidden=false&_xsrf={lab.cookies['_xsrf']}"
+    response = lab.get(running.url(f"/jupyter/directories/notebooks?{query}"), timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    assert "notebooks.zip" in response.headers["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = set(archive.namelist())
+        assert archive.read("notebooks/unit1/activity.ipynb") == b'{"cells": []}'
+    assert "notebooks/draft.ipynb" in names, names
 
 
 def test_password_command_prints_the_password(running):
