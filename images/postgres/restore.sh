@@ -30,20 +30,11 @@ sql() {
 query() {
     "${as_postgres[@]}" psql --no-psqlrc --no-password --dbname=postgres --tuples-only --no-align --command="$1"
 }
-# The course's logins and their published passwords (init.sql): the one a database's restore runs as.
+# The course's logins and their published passwords (init.sql): a database's restore runs as its owner when that
+# is one of them, otherwise as tm351admin.
+declare -A course_password=([tm351]=tm351 [testuser]=testpass [tm351_student]=tm351_pwd [tm351admin]=tm351admin)
 login_of() {
-    case $1 in
-        tm351 | testuser | tm351_student) echo "$1" ;;
-        *) echo tm351admin ;;
-    esac
-}
-password_of() {
-    case $1 in
-        tm351) echo tm351 ;;
-        testuser) echo testpass ;;
-        tm351_student) echo tm351_pwd ;;
-        tm351admin) echo tm351admin ;;
-    esac
+    if [ -n "${course_password[$1]+set}" ]; then echo "$1"; else echo tm351admin; fi
 }
 
 archive=$workdir/archive
@@ -91,7 +82,7 @@ for i in "${!names[@]}"; do
     login=$(login_of "${owners[$i]}")
     "${as_postgres[@]}" createdb --no-password --owner="$login" --template=template0 --encoding=UTF8 \
         --locale=C.UTF-8 "$staging$i"
-    if ! dump_of "$i" | PGPASSWORD=$(password_of "$login") pg_restore --host=127.0.0.1 --username="$login" \
+    if ! dump_of "$i" | PGPASSWORD=${course_password[$login]} pg_restore --host=127.0.0.1 --username="$login" \
         --no-password --no-owner --no-privileges --dbname="$staging$i" --single-transaction; then
         drop_staged
         fail "the database ${names[$i]} in the archive could not be restored; no database was changed"

@@ -354,18 +354,17 @@ with connect("tm351admin:tm351admin", "own_activity") as db:
 
 # testdb without the table the backup holds, tm351_clean with the row added since.
 AS_CHANGED = """
-import psycopg
-with psycopg.connect("postgresql://testuser:testpass@localhost:5432/testdb") as db:
+with connect("testuser:testpass", "testdb") as db:
     print(db.execute("SELECT to_regclass('scores') IS NULL").fetchone()[0])
-with psycopg.connect("postgresql://tm351_student:tm351_pwd@localhost:5432/tm351_clean") as db:
+with connect("tm351_student:tm351_pwd", "tm351_clean") as db:
     print(sorted(x for (x,) in db.execute("SELECT x FROM cleaned")))
 """
 
 
-def postgres_dump_members(archive) -> tuple[list[str], str]:
-    """The members of the postgres dump in a backup, and its list of databases."""
+def postgres_dump_contents(archive) -> dict[str, bytes]:
+    """Each member of the postgres dump in a backup (databases.tsv and one N.dump per database), by name."""
     with tarfile.open(fileobj=io.BytesIO(dump_of(archive, "postgres"))) as dump:
-        return dump.getnames(), dump.extractfile("databases.tsv").read().decode()
+        return {member.name: dump.extractfile(member).read() for member in dump.getmembers()}
 
 
 def test_a_backup_holds_every_database_and_restore_puts_each_back_for_its_owner(running, tmp_path):
@@ -373,11 +372,11 @@ def test_a_backup_holds_every_database_and_restore_puts_each_back_for_its_owner(
     assert made.status == "ok", made.errors
     archive = tmp_path / "backup.tar.gz"
     assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(archive)).returncode == 0
-    members, listed = postgres_dump_members(archive)
-    databases = dict(line.split("\t") for line in listed.splitlines())
+    contents = postgres_dump_contents(archive)
+    databases = dict(line.split("\t") for line in contents["databases.tsv"].decode().splitlines())
     course = {"testdb": "testuser", "tm351": "tm351", "tm351_clean": "tm351_student", "tm351_hospital": "tm351_student"}
     assert databases.items() >= {**course, "own_activity": "tm351admin"}.items()
-    assert sorted(members) == sorted(["databases.tsv", *(f"{n}.dump" for n in range(len(databases)))])
+    assert sorted(contents) == sorted(["databases.tsv", *(f"{n}.dump" for n in range(len(databases)))])
 
     changed = running.run(CONNECT + OTHER_DATABASES_CHANGE)
     assert changed.status == "ok", changed.errors
@@ -391,9 +390,9 @@ def test_a_backup_holds_every_database_and_restore_puts_each_back_for_its_owner(
 def test_a_restore_whose_second_database_fails_changes_no_database(running, tmp_path):
     good = tmp_path / "good.tar.gz"
     assert running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(good)).returncode == 0
-    members, listed = postgres_dump_members(good)
-    with tarfile.open(fileobj=io.BytesIO(dump_of(good, "postgres"))) as dump:
-        dumps = [dump.extractfile(f"{n}.dump").read() for n in range(len(members) - 1)]
+    contents = postgres_dump_contents(good)
+    listed = contents["databases.tsv"].decode()
+    dumps = [contents[f"{n}.dump"] for n in range(len(contents) - 1)]
     # tm351's dump broken: it is restored after testdb and the others before it in name order.
     dumps[[line.split("\t")[0] for line in listed.splitlines()].index("tm351")] = b"not a pg_dump archive"
     crafted = rewritten(good, tmp_path / "crafted.tar.gz", {"databases/postgres.dump": postgres_dump(listed, dumps)})
@@ -404,7 +403,7 @@ def test_a_restore_whose_second_database_fails_changes_no_database(running, tmp_
     result = running.cli("restore", str(crafted), "--data-dir", str(running.data_dir), "--yes")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "the database tm351 in the archive could not be restored; no database was changed" in result.stderr
-    unchanged = running.run(AS_CHANGED)
+    unchanged = running.run(CONNECT + AS_CHANGED)
     assert unchanged.status == "ok", unchanged.errors
     assert unchanged.stdout.split("\n")[:2] == ["True", "['after the backup', 'kept']"]
     assert running.cli("restore", str(good), "--data-dir", str(running.data_dir), "--yes").returncode == 0
