@@ -1,4 +1,7 @@
-"""Whether an instance type holds a recipe: its memory, from EC2, against the recipe's budget plus the host's own."""
+"""Whether an instance type holds a recipe: its memory, from EC2, against the recipe's budget plus the host's own.
+
+As on a local machine, what must fit is a normal session of the apps that are awake: an app that starts on demand
+(OpenRefine) is asleep until opened, and the dashboard can stop another to make room for it."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ CANDIDATE_TYPES = ("t3.micro", "t3.small", "t3.medium", "t3.large", "t3.xlarge",
 
 
 def needed_mib(shelf: Shelf, recipe: Recipe) -> int:
-    return shelf.memory_mib(recipe) + HOST_RESERVE_MIB
+    return shelf.awake_budget_mib(recipe) + HOST_RESERVE_MIB
 
 
 def check_instance_type(client, shelf: Shelf, recipe: Recipe, instance_type: str) -> int:
@@ -31,7 +34,8 @@ def check_instance_type(client, shelf: Shelf, recipe: Recipe, instance_type: str
         suggestion = f"use --instance-type {fitting[0]}" if fitting else "use a larger instance type"
         raise UsageProblem(
             f"{instance_type} has {memory} MiB; recipe {recipe.name} needs {needed} MiB "
-            f"({shelf.memory_mib(recipe)} for its apps, {HOST_RESERVE_MIB} for the system): {suggestion}."
+            f"({shelf.awake_budget_mib(recipe)} for its apps that are awake, {HOST_RESERVE_MIB} for the system): "
+            f"{suggestion}."
         )
     return memory
 

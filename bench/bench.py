@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Measure a recipe: cold build, no-op rebuild, `up` to healthy, idle memory per service, image sizes, and the
-memory with course-sized notebook sessions running (tests/helpers/course_kernel.py).
+"""Measure a recipe: cold build, no-op rebuild, `up` to healthy, idle memory per service, image sizes, the
+memory with course-sized notebook sessions running (tests/helpers/course_kernel.py), and for a recipe whose apps
+sleep until opened, how long a sleeping OpenRefine takes to its first page and the memory with every app awake.
 
     python bench/bench.py [RECIPE | --all] [--idle-seconds N] [--kernels N] [--no-cold-build]
 
@@ -23,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from openrefine_wake import Gateway  # noqa: E402 - beside this script
 
 from tests.helpers.course_kernel import COURSE_SESSION  # noqa: E402
 from tests.helpers.jupyter_kernel import execute  # noqa: E402
@@ -86,11 +89,11 @@ def measure(recipe_name: str | None, idle_seconds: float, kernels: int, cold_bui
             memory = service_memory()
             figures["idle_memory_mib"] = memory
             figures["idle_memory_total_mib"] = round(sum(value or 0 for value in memory.values()), 1)
-            figures["memory_budget_mib"] = shelf.memory_mib(recipe)
+            figures["awake_budget_mib"] = shelf.awake_budget_mib(recipe)
+            figures["budget_mib"] = shelf.budget_mib(recipe)
+            password = (Path(data_dir) / ".tm351" / "password").read_text().strip()
             if "jupyter" in apps:
-                login = base64.b64encode(
-                    f"student:{(Path(data_dir) / '.tm351' / 'password').read_text().strip()}".encode()
-                )
+                login = base64.b64encode(f"student:{password}".encode())
                 for count in range(1, kernels + 1):
                     session = execute(f"http://127.0.0.1:{port}/jupyter/", {"Authorization": f"Basic {login.decode()}"},
                                       COURSE_SESSION, timeout=300, keep=True)  # fmt: skip
@@ -100,6 +103,13 @@ def measure(recipe_name: str | None, idle_seconds: float, kernels: int, cold_bui
                     memory = service_memory()
                     figures[f"with_{count}_kernels_memory_mib"] = memory
                     figures[f"with_{count}_kernels_total_mib"] = round(sum(value or 0 for value in memory.values()), 1)
+            if "openrefine" in apps:
+                # Asleep since `up`: opened as a student opens it, then every app is awake.
+                figures["openrefine_first_page_s"] = round(Gateway(port, password).first_page_s(), 1)
+                time.sleep(idle_seconds)
+                memory = service_memory()
+                figures["all_awake_memory_mib"] = memory
+                figures["all_awake_total_mib"] = round(sum(value or 0 for value in memory.values()), 1)
         finally:
             cli("down", "--purge", "--yes")
     return figures
@@ -109,16 +119,18 @@ def table(measured: list[dict[str, object]]) -> str:
     """The figures of every recipe as one markdown table."""
     lines = [
         "| recipe | images (MB) | `up` to healthy (s) | idle (MiB), per service | with one course session (MiB) "
-        "| budget (MiB) |",
-        "|---|---|---|---|---|---|",
+        "| budget awake (MiB) | OpenRefine's first page (s) | all awake (MiB) | budget all (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for figures in measured:
         idle = figures["idle_memory_mib"]
         per_service = ", ".join(f"{name} {value:g}" for name, value in idle.items() if value is not None)
         with_kernel = figures.get("with_1_kernels_total_mib", "-")
+        woken, all_awake = figures.get("openrefine_first_page_s", "-"), figures.get("all_awake_total_mib", "-")
         lines.append(
             f"| {figures['recipe']} | {sum(figures['image_size_mb'].values())} | {figures['up_to_healthy_s']} "
-            f"| {figures['idle_memory_total_mib']} ({per_service}) | {with_kernel} | {figures['memory_budget_mib']} |"
+            f"| {figures['idle_memory_total_mib']} ({per_service}) | {with_kernel} | {figures['awake_budget_mib']} "
+            f"| {woken} | {all_awake} | {figures['budget_mib']} |"
         )
     return "\n".join(lines)
 

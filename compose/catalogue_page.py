@@ -31,7 +31,7 @@ def portainer_feed(shelf: Shelf, recipes: list[Recipe], base_url: str) -> dict:
                 "id": number,
                 "type": PORTAINER_COMPOSE_STACK,
                 "title": f"TM351 {recipe.name}",
-                "description": f"{recipe.description} ({', '.join(apps)}; {shelf.memory_mib(recipe)} MiB)",
+                "description": f"{recipe.description} ({', '.join(apps)}; {shelf.budget_mib(recipe)} MiB)",
                 "note": (
                     "Log in as <b>student</b>. Set TM351_PASSWORD, or read the password made on first start in "
                     "TM351VCE/.tm351/password beside the stack."
@@ -116,7 +116,7 @@ def index_page(shelf: Shelf, recipes: list[Recipe], registry: str) -> str:
         {
             "recipe": recipe,
             "apps": shelf.apps_of(recipe),
-            "memory_mib": shelf.memory_mib(recipe),
+            "memory_mib": shelf.budget_mib(recipe),
             "diagram": diagram(shelf, recipe),
         }
         for recipe in recipes

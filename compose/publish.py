@@ -90,7 +90,7 @@ def recipe_readme(shelf: Shelf, recipe: Recipe, registry: str) -> str:
     return environment.get_template("README.md.j2").render(
         recipe=recipe,
         apps=[app for app in shelf.apps_of(recipe) if app is not entrance or not app.gateway],
-        memory_mib=shelf.memory_mib(recipe),
+        memory_mib=shelf.budget_mib(recipe),
         version=shelf.version,
         registry=registry,
         url=entrance_url(shelf, recipe, local),

@@ -12,17 +12,19 @@ if TYPE_CHECKING:
 
 def shelf_tables(summary: dict[str, Any]) -> list[Table]:
     apps = Table(title=f"Apps (version {summary['version']})")
-    for column in ("app", "image", "memory MiB", "needs", "description"):
-        apps.add_column(column, justify="right" if column == "memory MiB" else "left")
+    # A normal session's memory, and the limit the app may reach at its busiest.
+    for column in ("app", "image", "MiB", "limit MiB", "needs", "description"):
+        apps.add_column(column, justify="right" if column.endswith("MiB") else "left")
     for app in summary["apps"]:
-        apps.add_row(app["name"], app["image"], str(app["memory_mib"]), ", ".join(app["needs"]), app["description"])
+        memory, limit = str(app["budget_mib"]), str(app["memory_mib"])
+        apps.add_row(app["name"], app["image"], memory, limit, ", ".join(app["needs"]), app["description"])
     # An app that starts on demand is asleep until opened: "awake" is what must fit the machine.
     recipes = Table(title="Recipes")
-    for column in ("recipe", "apps", "memory MiB", "awake MiB", "description"):
+    for column in ("recipe", "apps", "MiB", "awake MiB", "description"):
         recipes.add_column(column, justify="right" if column.endswith("MiB") else "left")
     for recipe in summary["recipes"]:
         name = recipe["name"] + (" (default)" if recipe["default"] else "")
-        memory, awake = str(recipe["memory_mib"]), str(recipe["awake_memory_mib"])
+        memory, awake = str(recipe["budget_mib"]), str(recipe["awake_budget_mib"])
         recipes.add_row(name, ", ".join(recipe["apps"]), memory, awake, recipe["description"])
     return [apps, recipes]
 

@@ -103,15 +103,22 @@ def host_bundle(shelf: Shelf, recipe: Recipe, settings: HostSettings) -> list[Bu
         BundleFile(TLS_OVERRIDE, to_yaml(tls_override(shelf, recipe))),
         BundleFile("settings.env", settings_env),
         *[_script(name) for name in ("provision.sh", "secrets.sh", "tls.sh", "compose.sh")],
-        *[_unit(name) for name in ("tm351.service", "tm351-acme.service")],
+        *[_unit(name, shelf, recipe) for name in ("tm351.service", "tm351-acme.service")],
     ]
 
 
-def _unit(name: str) -> BundleFile:
-    """A systemd unit, with the host's paths and service user from the shelf's constants."""
+def _unit(name: str, shelf: Shelf, recipe: Recipe) -> BundleFile:
+    """A systemd unit, with the host's paths and service user from the shelf's constants and the recipe's apps
+    that start at once and on demand."""
     template = _units.get_template(f"{name}.j2")
-    return BundleFile(name, template.render(install_dir=INSTALL_DIR, service_user=SERVICE_USER, state_dir=STATE_DIR),
-                      0o644)  # fmt: skip
+    content = template.render(
+        install_dir=INSTALL_DIR,
+        service_user=SERVICE_USER,
+        state_dir=STATE_DIR,
+        awake=[app.name for app in shelf.awake_apps(recipe)],
+        on_demand=[app.name for app in shelf.on_demand_apps(recipe)],
+    )
+    return BundleFile(name, content, 0o644)
 
 
 def _script(name: str, mode: int = 0o755) -> BundleFile:

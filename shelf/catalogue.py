@@ -95,7 +95,11 @@ class App(_Strict):
     healthcheck: Healthcheck
     volumes: list[Volume] = []
     environment: dict[str, str] = {}
+    # The container's memory limit: the most the app may use before the kernel kills it (its busiest moments).
     memory_mib: PositiveInt
+    # What a normal session holds (measured): the fit of a recipe to a machine counts this, not the limit. Apps
+    # do not all peak at once, so the limits of a recipe may add up to more than the machine has.
+    budget_mib: PositiveInt | None = None
     needs: list[Name] = []
     secrets: list[SecretName] = []
     capabilities: list[str] = []
@@ -134,6 +138,20 @@ class App(_Strict):
     sources: list[BuildSource] = []
     # Started when first opened through the gateway and stopped after this long without a request.
     on_demand: OnDemand | None = None
+
+    @property
+    def fit_mib(self) -> int:
+        """What the machine must have for it: its budget, or its limit when it has none."""
+        return self.budget_mib or self.memory_mib
+
+    @model_validator(mode="after")
+    def _budget_within_limit(self) -> App:
+        if self.budget_mib is not None and self.budget_mib > self.memory_mib:
+            raise ValueError(
+                f"budget_mib {self.budget_mib} is over memory_mib {self.memory_mib}: "
+                "raise the limit or lower the budget"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sources_named_once(self) -> App:
@@ -221,9 +239,9 @@ class Shelf(_Strict):
     def apps_of(self, recipe: Recipe) -> list[App]:
         return [self.apps[name] for name in recipe.apps]
 
-    def memory_mib(self, recipe: Recipe) -> int:
-        """Every app of the recipe awake at once."""
-        return sum(app.memory_mib for app in self.apps_of(recipe))
+    def budget_mib(self, recipe: Recipe) -> int:
+        """Every app of the recipe awake at once, each holding a normal session's memory."""
+        return sum(app.fit_mib for app in self.apps_of(recipe))
 
     def awake_apps(self, recipe: Recipe) -> list[App]:
         """The apps `up` starts: all but those that start on demand."""
@@ -232,13 +250,13 @@ class Shelf(_Strict):
     def on_demand_apps(self, recipe: Recipe) -> list[App]:
         return [app for app in self.apps_of(recipe) if app.on_demand]
 
-    def awake_memory_mib(self, recipe: Recipe) -> int:
+    def awake_budget_mib(self, recipe: Recipe) -> int:
         """What must be awake: the recipe less the apps that sleep until opened."""
-        return sum(app.memory_mib for app in self.awake_apps(recipe))
+        return sum(app.fit_mib for app in self.awake_apps(recipe))
 
-    def peak_memory_mib(self, recipe: Recipe) -> int:
+    def peak_budget_mib(self, recipe: Recipe) -> int:
         """What must be awake and the largest app that starts on demand, woken."""
-        return self.awake_memory_mib(recipe) + max((app.memory_mib for app in self.on_demand_apps(recipe)), default=0)
+        return self.awake_budget_mib(recipe) + max((app.fit_mib for app in self.on_demand_apps(recipe)), default=0)
 
 
 class ShelfError(UsageProblem):
@@ -423,6 +441,7 @@ def shelf_summary(shelf: Shelf) -> dict[str, Any]:
                 "description": app.description,
                 "image": app.image_ref(shelf.version),
                 "memory_mib": app.memory_mib,
+                "budget_mib": app.fit_mib,
                 "needs": app.needs,
                 "idle_minutes": app.on_demand.idle_minutes if app.on_demand else None,
             }
@@ -433,8 +452,8 @@ def shelf_summary(shelf: Shelf) -> dict[str, Any]:
                 "name": recipe.name,
                 "description": recipe.description,
                 "apps": recipe.apps,
-                "memory_mib": shelf.memory_mib(recipe),
-                "awake_memory_mib": shelf.awake_memory_mib(recipe),
+                "budget_mib": shelf.budget_mib(recipe),
+                "awake_budget_mib": shelf.awake_budget_mib(recipe),
                 "default": recipe.default,
             }
             for recipe in shelf.recipes.values()

@@ -49,8 +49,9 @@ class VagrantOptions:
 
 
 def vm_memory_mib(shelf: Shelf, recipe: Recipe) -> int:
-    """The recipe's budget plus the operating system's, in whole 256 MiB steps."""
-    return math.ceil((shelf.memory_mib(recipe) + OS_MEMORY_MIB) / 256) * 256
+    """The recipe's budget with its largest app that starts on demand awake, plus the operating system's, in whole
+    256 MiB steps."""
+    return math.ceil((shelf.peak_budget_mib(recipe) + OS_MEMORY_MIB) / 256) * 256
 
 
 def machine_name(recipe: Recipe, out_dir: Path) -> str:

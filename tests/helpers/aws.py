@@ -60,8 +60,10 @@ class Aws:
         return self.session(region).client("ec2")
 
 
-def baked_ami(aws: Aws, recipe: str = RECIPE, version: str | None = None) -> str:
-    """A release AMI as `bake` leaves it (made from a Debian instance, tagged), for launching students from."""
+def baked_ami(aws: Aws, recipe: str | None = None, version: str | None = None) -> str:
+    """A release AMI as `bake` leaves it (made from a Debian instance, tagged), for launching students from; of the
+    default recipe, which `up --provider aws` starts, unless another is named."""
+    recipe = recipe or load_shelf().default_recipe.name
     client = aws.ec2()
     instance_id = client.run_instances(ImageId=NEW_DEBIAN, InstanceType="t3.micro", MinCount=1, MaxCount=1)[
         "Instances"

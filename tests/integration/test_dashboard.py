@@ -55,10 +55,11 @@ def test_listing_shows_each_service_with_its_budget(running):
     assert set(services) == {"dashboard", "gateway", "jupyter"}
     shelf = load_shelf()
     for name, service in services.items():
-        assert {"name", "state", "health", "memory_mib", "budget_mib", "uptime_s"} <= set(service)
+        assert {"name", "state", "health", "memory_mib", "limit_mib", "uptime_s"} <= set(service)
         assert service["state"] == "running"
-        assert service["budget_mib"] == shelf.apps[name].memory_mib
-        assert 0 < service["memory_mib"] < service["budget_mib"]
+        assert service["limit_mib"] == shelf.apps[name].memory_mib
+        # Idle, each holds less than a normal session's budget.
+        assert 0 < service["memory_mib"] < shelf.apps[name].fit_mib
         assert service["uptime_s"] >= 0
     assert services["jupyter"]["path"] == "/jupyter/"
 
@@ -69,7 +70,7 @@ def test_memory_is_read_from_the_cgroup_when_the_engine_reports_none(running, en
     for name in ("dashboard", "gateway", "jupyter"):
         used = memory_from_cgroup(service_container(engine, running, name))
         assert used is not None, name
-        assert 0 < used < shelf.apps[name].memory_mib, name
+        assert 0 < used < shelf.apps[name].fit_mib, name
 
 
 def test_stop_start_restart_change_the_real_container(running, engine):

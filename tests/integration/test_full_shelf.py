@@ -69,7 +69,7 @@ def test_the_whole_stack_is_healthy_within_its_budget_and_openrefine_sleeps_unti
     assert set(services) == set(tm351.apps)
     assert services.pop("openrefine")["state"] == "sleeping"
     assert all(service["health"] == "healthy" for service in services.values())
-    assert sum(service["memory_mib"] for service in services.values()) <= shelf.awake_memory_mib(tm351)
+    assert sum(service["memory_mib"] for service in services.values()) <= shelf.awake_budget_mib(tm351)
 
 
 def test_a_notebook_uses_mongodb_without_typing_a_password(whole_stack):

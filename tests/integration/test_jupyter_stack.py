@@ -60,7 +60,7 @@ def test_up_becomes_healthy_within_60s(running):
     assert {service["name"] for service in status["services"]} == {"dashboard", "gateway", "jupyter"}
     for service in status["services"]:
         assert (service["state"], service["health"]) == ("running", "healthy")
-        assert 0 < service["memory_mib"] < load_shelf().apps[service["name"]].memory_mib
+        assert 0 < service["memory_mib"] < load_shelf().apps[service["name"]].fit_mib
     assert running.seconds_to_healthy < 60
 
 

@@ -44,7 +44,7 @@ def test_openrefine_is_healthy_within_its_budget(running):
     assert wait_until(lambda: running.health()["openrefine"] == "healthy", timeout=60)
     status = json.loads(running.cli("status", "--json").stdout)
     (openrefine,) = [service for service in status["services"] if service["name"] == "openrefine"]
-    assert openrefine["memory_mib"] < load_shelf().app("openrefine").memory_mib
+    assert openrefine["memory_mib"] < load_shelf().app("openrefine").fit_mib
 
 
 def test_a_project_made_as_the_browser_does_stays_in_the_student_folder_across_down_and_up(running):

@@ -48,8 +48,8 @@ def test_the_shipped_shelf_loads_with_a_default_recipe():
 def test_summary_has_the_documented_shape():
     summary = shelf_summary(load_shelf())
     recipe = summary["recipes"][0]
-    assert set(recipe) >= {"name", "apps", "memory_mib", "default"}
-    assert recipe["memory_mib"] == sum(app["memory_mib"] for app in summary["apps"] if app["name"] in recipe["apps"])
+    assert set(recipe) >= {"name", "apps", "budget_mib", "default"}
+    assert recipe["budget_mib"] == sum(app["budget_mib"] for app in summary["apps"] if app["name"] in recipe["apps"])
     assert [app["name"] for app in summary["apps"]] == list(VALID["apps"])
 
 
@@ -64,8 +64,8 @@ def test_openrefine_starts_on_demand_and_sleeps_after_half_an_hour_idle():
     summary = shelf_summary(shelf)
     assert {app["name"]: app["idle_minutes"] for app in summary["apps"]}["openrefine"] == 30
     recipes = {recipe["name"]: recipe for recipe in summary["recipes"]}
-    assert recipes["tm351"]["awake_memory_mib"] == shelf.memory_mib(tm351) - shelf.app("openrefine").memory_mib
-    assert recipes["jupyter"]["awake_memory_mib"] == recipes["jupyter"]["memory_mib"]
+    assert recipes["tm351"]["awake_budget_mib"] == shelf.budget_mib(tm351) - shelf.app("openrefine").fit_mib
+    assert recipes["jupyter"]["awake_budget_mib"] == recipes["jupyter"]["budget_mib"]
 
 
 def test_bad_yaml_names_the_line(tmp_path):
@@ -137,7 +137,7 @@ ONE_CHANGE = {
         ["apps.jupyter.volumes[0].kind"],
     ),
     "exactly_one_default_recipe": (
-        lambda data: data["recipes"]["jupyter"].update(default=False),
+        lambda data: data["recipes"]["tm351"].update(default=False),
         ["exactly one recipe"],
     ),
     "entrance_must_be_one_of_the_apps": (

@@ -19,7 +19,8 @@ def test_list_json_shape(cli_in_process):
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert {"apps", "recipes"} <= set(listing)
-    assert all({"name", "apps", "memory_mib", "default"} <= set(recipe) for recipe in listing["recipes"])
+    shape = {"name", "apps", "budget_mib", "awake_budget_mib", "default"}
+    assert all(shape <= set(recipe) for recipe in listing["recipes"])
     assert sum(recipe["default"] for recipe in listing["recipes"]) == 1
 
 
@@ -29,7 +30,9 @@ def test_list_table_shows_budgets(cli_in_process):
     shelf = load_shelf()
     assert f"{shelf.default_recipe.name} (default)" in result.stdout
     for recipe in shelf.recipes.values():
-        assert str(shelf.memory_mib(recipe)) in result.stdout
+        assert str(shelf.budget_mib(recipe)) in result.stdout
+    for app in shelf.apps.values():
+        assert str(app.fit_mib) in result.stdout and str(app.memory_mib) in result.stdout
 
 
 def test_render_writes_compose_yaml(cli_in_process, tmp_path):

@@ -25,6 +25,7 @@ def two_app_shelf(tmp_path):
     data = parse_yaml(SHELF_PATH.read_text())
     helper = copy.deepcopy(data["apps"]["jupyter"])
     helper.update(path=None, host_user=False, secrets=[], token_secret=None, capabilities=[], memory_mib=64)
+    helper.pop("budget_mib")
     helper["volumes"] = [{"kind": "database", "source": "helper-data", "target": "/var/lib/helper"}]
     data["apps"]["helper"] = helper
     data["apps"]["needy"] = {**copy.deepcopy(helper), "needs": ["helper"], "volumes": []}

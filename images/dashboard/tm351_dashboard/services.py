@@ -38,7 +38,8 @@ class Service:
     state: str
     health: str
     memory_mib: float | None
-    budget_mib: int | None
+    # Its container's memory limit: past it, the kernel kills the app's processes.
+    limit_mib: int | None
     uptime_s: int | None
     path: str | None
     essential: bool
@@ -146,14 +147,14 @@ def describe(container: Container, healed: int = 0) -> Service:
     labels = container.labels
     state = container.attrs["State"]
     running = container.status == "running"
-    budget = labels.get("org.tm351.memory_mib")
+    limit = labels.get("org.tm351.memory_mib")
     sleeps_after_s = idle_limit_s(container)
     return Service(
         name=labels.get(SERVICE_LABEL, container.name),
         state=SLEEPING if sleeps_after_s is not None and not running else container.status,
         health=state.get("Health", {}).get("Status", "none") if running else "none",
         memory_mib=_memory_mib(container) if running else None,
-        budget_mib=int(budget) if budget else None,
+        limit_mib=int(limit) if limit else None,
         uptime_s=_uptime_s(state["StartedAt"]) if running else None,
         path=labels.get(PATH_LABEL) or None,
         essential=labels.get("org.tm351.essential") == "true",

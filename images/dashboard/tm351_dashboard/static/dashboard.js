@@ -11,8 +11,8 @@ function duration(seconds) {
   return hours ? `${hours} h ${minutes} min` : minutes ? `${minutes} min` : `${seconds} s`;
 }
 
-function setBar(bar, used, budget) {
-  const share = budget ? Math.min(100, (100 * used) / budget) : 0;
+function setBar(bar, used, limit) {
+  const share = limit ? Math.min(100, (100 * used) / limit) : 0;
   bar.style.width = `${share}%`;
   bar.classList.toggle("high", share > 90);
 }
@@ -55,9 +55,9 @@ function show(service) {
   health.className = `health health-${service.health}`;
   tr.querySelector(".uptime").textContent = duration(service.uptime_s);
   const used = service.memory_mib ?? 0;
-  setBar(tr.querySelector(".memory .bar > div"), used, service.budget_mib);
+  setBar(tr.querySelector(".memory .bar > div"), used, service.limit_mib);
   tr.querySelector(".memory span").textContent =
-    service.memory_mib === null ? "–" : `${Math.round(used)} / ${service.budget_mib ?? "?"} MiB`;
+    service.memory_mib === null ? "–" : `${Math.round(used)} / ${service.limit_mib ?? "?"} MiB`;
   const running = service.state === "running";
   const start = tr.querySelector("[data-action=start]");
   // An app that starts on demand is woken, not started: opening its page does the same.
