@@ -31,8 +31,11 @@ const FORMAT = "tm351-mongodb-ejson";
 const SKIPPED_DATABASES = ["admin", "config", "local"];
 const WRITE_BYTES = 1 << 20;
 const READ_BYTES = 1 << 20;
+const SYNC_BYTES = 8 << 20;
 const BATCH_DOCUMENTS = 1000;
-const BATCH_BYTES = 8 << 20;
+// What a cursor's batch or an insert may hold at once: the server sends up to 16 MiB in a batch, which with
+// documents of a MiB each took this client (beside mongod, under the app's memory limit) over it.
+const BATCH_BYTES = 4 << 20;
 const NAMESPACE_NOT_FOUND = 26;
 const STAGING = "tm351_restoring_";
 
@@ -52,15 +55,34 @@ function exported(info) {
   return (!info.name.startsWith("system.") || info.name === "system.js") && !info.name.startsWith(STAGING);
 }
 
+// As many documents of the collection's average size as BATCH_BYTES holds (at least one).
+async function documentsPerBatch(collection) {
+  try {
+    const [stats] = await collection.aggregate([{ $collStats: { storageStats: {} } }]).toArray();
+    const size = stats?.storageStats?.avgObjSize;
+    return size > 0 ? Math.max(1, Math.min(BATCH_DOCUMENTS, Math.floor(BATCH_BYTES / size))) : BATCH_DOCUMENTS;
+  } catch {
+    return BATCH_DOCUMENTS; // a kind of collection that has no storage statistics
+  }
+}
+
 async function exportTo(client, file) {
   const output = fs.openSync(file, "w", 0o600);
   let pending = [];
   let pendingBytes = 0;
+  let unsynced = 0;
   const flush = () => {
     if (pending.length > 0) {
       fs.writeSync(output, pending.join(""));
+      unsynced += pendingBytes;
       pending = [];
       pendingBytes = 0;
+    }
+    // Written pages count in the app's memory until they reach the disk, and the kernel may not write them out
+    // before the limit is reached: on disk, they are cache it can drop.
+    if (unsynced >= SYNC_BYTES) {
+      fs.fdatasyncSync(output);
+      unsynced = 0;
     }
   };
   const write = (entry) => {
@@ -86,7 +108,8 @@ async function exportTo(client, file) {
       const indexes = (await collection.indexes()).filter((spec) => spec.name !== "_id_" && !spec.clustered);
       write({ collection: { db: name, name: info.name, type: info.type, options: info.options, indexes } });
       // Unpromoted values: an Int32 stays an Int32 and a Double a Double, rather than both becoming numbers.
-      const cursor = collection.find({}, { promoteValues: false, bsonRegExp: true, batchSize: 1000 });
+      const batchSize = await documentsPerBatch(collection);
+      const cursor = collection.find({}, { promoteValues: false, bsonRegExp: true, batchSize });
       for await (const document of cursor) {
         write({ document });
         counts.documents += 1;

@@ -209,6 +209,41 @@ def test_a_database_larger_than_the_in_memory_tmp_backs_up_and_restores(running,
     assert read.stdout.strip() == inserted.stdout.strip()
 
 
+def test_documents_of_a_mib_each_back_up_and_restore_within_the_apps_memory_limit(running, engine, tmp_path):
+    """The backup's client reads a server batch of up to 16 MiB at once beside mongod and its cache: with large
+    documents that took the app past its limit, and the kernel killed the backup."""
+    inserted = running.run(
+        "import os, hashlib, bson, pymongo\n"
+        "big = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.big\n"
+        "big.drop()\n"
+        "for n in range(64):\n"
+        "    big.insert_one({'n': n, 'blob': bson.Binary(os.urandom(1 << 20)), 'text': os.urandom(1 << 17).hex()})\n"
+        "print(hashlib.sha256(b''.join(d['blob'] + d['text'].encode() for d in big.find().sort('n'))).hexdigest())\n"
+    )
+    assert inserted.status == "ok", inserted.errors
+    archive = tmp_path / "big.tar.gz"
+    made = running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(archive))
+    assert made.returncode == 0, made.stderr
+    emptied = running.run("import os, pymongo\npymongo.MongoClient(os.environ['MONGODB_URI']).tm351.big.drop()\n")
+    assert emptied.status == "ok", emptied.errors
+    restored = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
+    assert restored.returncode == 0, restored.stderr
+    read = running.run(
+        "import os, hashlib, pymongo\n"
+        "big = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.big\n"
+        "print(hashlib.sha256(b''.join(d['blob'] + d['text'].encode() for d in big.find().sort('n'))).hexdigest())\n"
+        "big.drop()\n"
+    )
+    assert read.stdout.strip() == inserted.stdout.strip()
+    container = mongodb_container(running, engine)
+    assert container.attrs["State"]["OOMKilled"] is False
+    # The cache WiredTiger was given, below its own setting's smallest.
+    cache = container.exec_run(
+        ["mongosh", "--quiet", "--eval", "db.serverStatus().wiredTiger.cache['maximum bytes configured']"]
+    )
+    assert int(cache.output.decode().split()[-1]) == 96 * 2**20
+
+
 def test_a_dump_that_fails_halfway_leaves_every_collection_and_file_as_it_was(running, tmp_path):
     mine = running.data_dir / "notebooks" / "mine.txt"
     mine.write_text("as in the backup")
