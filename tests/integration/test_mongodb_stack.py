@@ -183,58 +183,47 @@ def failing_halfway(dump: bytes) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def round_trip(stack: Stack, tmp_path: Path, collection: str, fill: str, digest: str) -> None:
+    """Fill a collection of tm351 (code given `docs`, the collection), back up, drop it, restore: the digest of
+    what it holds (an expression of `docs`, printed) is the same after as before."""
+    opened = (
+        f"import os, hashlib, bson, pymongo\ndocs = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.{collection}\n"
+    )
+    inserted = stack.run(f"{opened}docs.drop()\n{fill}print({digest})\n")
+    assert inserted.status == "ok", inserted.errors
+    archive = tmp_path / f"{collection}.tar.gz"
+    made = stack.cli("backup", "--data-dir", str(stack.data_dir), "-o", str(archive))
+    assert made.returncode == 0, made.stderr
+    emptied = stack.run(f"{opened}docs.drop()\n")
+    assert emptied.status == "ok", emptied.errors
+    restored = stack.cli("restore", str(archive), "--data-dir", str(stack.data_dir), "--yes")
+    assert restored.returncode == 0, restored.stderr
+    read = stack.run(f"{opened}print({digest})\ndocs.drop()\n")
+    assert read.stdout.strip() == inserted.stdout.strip()
+
+
 def test_a_database_larger_than_the_in_memory_tmp_backs_up_and_restores(running, tmp_path):
     """The archive is staged on the app's scratch volume: /tmp is a 16 MiB tmpfs on a read-only root."""
-    inserted = running.run(
-        "import os, hashlib, pymongo\n"
-        "blobs = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.blobs\n"
-        "blobs.drop()\n"
-        "blobs.insert_many([{'n': n, 'text': os.urandom(200).hex()} for n in range(60_000)])  # 24 MB of rows\n"
-        "print(hashlib.sha256(''.join(d['text'] for d in blobs.find().sort('n')).encode()).hexdigest())\n"
+    round_trip(
+        running,
+        tmp_path,
+        "blobs",
+        "docs.insert_many([{'n': n, 'text': os.urandom(200).hex()} for n in range(60_000)])  # 24 MB of rows\n",
+        "hashlib.sha256(''.join(d['text'] for d in docs.find().sort('n')).encode()).hexdigest()",
     )
-    assert inserted.status == "ok", inserted.errors
-    archive = tmp_path / "large.tar.gz"
-    made = running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(archive))
-    assert made.returncode == 0, made.stderr
-    emptied = running.run("import os, pymongo\npymongo.MongoClient(os.environ['MONGODB_URI']).tm351.blobs.drop()\n")
-    assert emptied.status == "ok", emptied.errors
-    restored = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
-    assert restored.returncode == 0, restored.stderr
-    read = running.run(
-        "import os, hashlib, pymongo\n"
-        "blobs = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.blobs\n"
-        "print(hashlib.sha256(''.join(d['text'] for d in blobs.find().sort('n')).encode()).hexdigest())\n"
-        "blobs.drop()\n"
-    )
-    assert read.stdout.strip() == inserted.stdout.strip()
 
 
 def test_documents_of_a_mib_each_back_up_and_restore_within_the_apps_memory_limit(running, engine, tmp_path):
     """The backup's client reads a server batch of up to 16 MiB at once beside mongod and its cache: with large
     documents that took the app past its limit, and the kernel killed the backup."""
-    inserted = running.run(
-        "import os, hashlib, bson, pymongo\n"
-        "big = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.big\n"
-        "big.drop()\n"
+    round_trip(
+        running,
+        tmp_path,
+        "big",
         "for n in range(64):\n"
-        "    big.insert_one({'n': n, 'blob': bson.Binary(os.urandom(1 << 20)), 'text': os.urandom(1 << 17).hex()})\n"
-        "print(hashlib.sha256(b''.join(d['blob'] + d['text'].encode() for d in big.find().sort('n'))).hexdigest())\n"
+        "    docs.insert_one({'n': n, 'blob': bson.Binary(os.urandom(1 << 20)), 'text': os.urandom(1 << 17).hex()})\n",
+        "hashlib.sha256(b''.join(d['blob'] + d['text'].encode() for d in docs.find().sort('n'))).hexdigest()",
     )
-    assert inserted.status == "ok", inserted.errors
-    archive = tmp_path / "big.tar.gz"
-    made = running.cli("backup", "--data-dir", str(running.data_dir), "-o", str(archive))
-    assert made.returncode == 0, made.stderr
-    emptied = running.run("import os, pymongo\npymongo.MongoClient(os.environ['MONGODB_URI']).tm351.big.drop()\n")
-    assert emptied.status == "ok", emptied.errors
-    restored = running.cli("restore", str(archive), "--data-dir", str(running.data_dir), "--yes")
-    assert restored.returncode == 0, restored.stderr
-    read = running.run(
-        "import os, hashlib, pymongo\n"
-        "big = pymongo.MongoClient(os.environ['MONGODB_URI']).tm351.big\n"
-        "print(hashlib.sha256(b''.join(d['blob'] + d['text'].encode() for d in big.find().sort('n'))).hexdigest())\n"
-        "big.drop()\n"
-    )
-    assert read.stdout.strip() == inserted.stdout.strip()
     container = mongodb_container(running, engine)
     assert container.attrs["State"]["OOMKilled"] is False
     # The cache WiredTiger was given, below its own setting's smallest.
