@@ -60,6 +60,14 @@ DataDir = Annotated[
 ]
 Port = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Host port of the stack [default: 35180].")]
 ExposeDb = Annotated[bool, typer.Option("--expose-db", help="Also publish the databases, on 127.0.0.1 only.")]
+CourseData = Annotated[
+    Path | None,
+    typer.Option(
+        "--course-data",
+        help="Folder of the course's datasets (postgres/, mongodb/, files/) that the images carry and load once "
+        "[default: the catalogue's course_data].",
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 
 
@@ -218,6 +226,7 @@ def build(
             help="Build APP from this one of its sources (see compose/shelf.yaml), e.g. mongodb=pypi.",
         ),
     ] = None,
+    course_data: CourseData = None,
 ) -> None:
     """Build app images with BuildKit (cached: a rebuild with nothing changed is quick)."""
     from tm351vce.images.build import BuildOptions, build_apps, build_host_image
@@ -229,8 +238,11 @@ def build(
         if not (equals and app_name and source_name):
             raise UsageProblem(f"--source {choice}: write APP=SOURCE, e.g. --source mongodb=pypi.")
         sources[app_name] = source_name
-    options = BuildOptions(base_image, bootstrap_base, ca_cert, no_cache, artifacts, sources)
-    built = [build_host_image(load_shelf(), options)] if host else build_apps(load_shelf(), apps or [], options)
+    shelf = load_shelf()
+    options = BuildOptions(
+        base_image, bootstrap_base, ca_cert, no_cache, artifacts, sources, course_data or shelf.defaults.course_data
+    )
+    built = [build_host_image(shelf, options)] if host else build_apps(shelf, apps or [], options)
     out.print("Built " + ", ".join(built))
 
 
@@ -296,13 +308,14 @@ def vm_release_command(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="Where -o will be served from [default: its file:// URL].")
     ] = None,
+    course_data: CourseData = None,
 ) -> None:
     """Build a VM release as root: a Debian 12 disk with the recipe preloaded, as Vagrant boxes and a box catalogue."""
     from tm351vce.shelf.catalogue import load_shelf
     from tm351vce.vagrant.release.build import vm_release
 
     shelf = load_shelf()
-    release = vm_release(shelf, shelf.recipe(recipe), output, box_format, disk_gb, base_url)
+    release = vm_release(shelf, shelf.recipe(recipe), output, box_format, disk_gb, base_url, course_data)
     out.print(f"Add it with: vagrant box add {release.catalogue_url}; then: vagrant init {release.name} && vagrant up")
 
 
@@ -314,6 +327,7 @@ def up(
     port: Port = None,
     expose_db: ExposeDb = False,
     force: Annotated[bool, typer.Option("--force", help="Start even if its memory budget does not fit.")] = False,
+    course_data: CourseData = None,
     idle_minutes: Annotated[
         float | None,
         typer.Option(
@@ -364,9 +378,14 @@ def up(
         Polling(interval_s=5, timeout_s=timeout),
     )  # fmt: skip
     shelf = load_shelf()
+    if course_data is not None and provider is not HostProvider.local:
+        raise UsageProblem(
+            "--course-data is for the local stack: a VM release or an AMI carries the course data of the images it "
+            "is made from (`build --course-data DIR`, then `vm-release`, or `push` and `bake`)."
+        )
     host = _host(
         shelf, provider, data_dir=data_dir, port=port, expose_db=expose_db, force=force, idle_minutes=idle_minutes,
-        vm=vm, box=box, no_kvm=no_kvm, region=region, student=student, cloud=cloud,
+        vm=vm, box=box, no_kvm=no_kvm, region=region, student=student, cloud=cloud, course_data=course_data,
     )  # fmt: skip
     started = host.up(shelf.recipe(recipe) if recipe else None)
     if started.ready:
@@ -392,6 +411,7 @@ def _host(
     region: str | None = None,
     student: str | None = None,
     cloud: CloudOptions | None = None,
+    course_data: Path | None = None,
 ) -> Host:
     """The one place that turns --provider into a Host."""
     from tm351vce.ami.host import AwsHost
@@ -404,7 +424,7 @@ def _host(
         return AwsHost(shelf, region, student, cloud or CloudOptions(region=region), err, tell)
     if provider is HostProvider.vagrant:
         return VagrantHost(shelf, vm, data_dir, port, box, no_kvm, vagrant_dir)
-    return LocalHost(shelf, data_dir, port, expose_db, force, idle_minutes)
+    return LocalHost(shelf, data_dir, port, expose_db, force, idle_minutes, course_data)
 
 
 @app.command()
@@ -565,12 +585,17 @@ def bake(
     keep_on_error: Annotated[
         bool, typer.Option("--keep-on-error", help="On failure, leave what was made for inspection (it is billed).")
     ] = False,
+    course_data: CourseData = None,
 ) -> None:
     """Bake an AMI of a recipe: boot Debian 12 with the provisioning user-data, image it, copy and share it."""
     from tm351vce.ami import commands as ami_commands
+    from tm351vce.images.registry import check_course_data_pushed
     from tm351vce.shelf.catalogue import load_shelf
 
     shelf = load_shelf()
+    course_data = course_data or shelf.defaults.course_data
+    if course_data is not None and registry is not None:
+        check_course_data_pushed(shelf, shelf.apps_of(shelf.recipe(recipe)), registry, course_data)
     result = ami_commands.bake(
         shelf, shelf.recipe(recipe), region=region, registry=registry, registry_ca=registry_ca, base_ami=base_ami,
         instance_type=instance_type, copy_to=copy_to or [], share=share or [], name=name, timeout_s=timeout,

@@ -28,7 +28,8 @@ from tm351vce.hosts.base import Confirm, Host, Report, StackAccess, Started
 from tm351vce.hosts.memory_fit import check_memory
 from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.hosts.views import status_table
-from tm351vce.images.build import ensure_images
+from tm351vce.images.build import BuildOptions, ensure_images
+from tm351vce.images.course_data import read_course_data
 from tm351vce.images.dashboard.tm351_dashboard.services import Stack as ServiceView
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Recipe, Shelf
@@ -93,9 +94,13 @@ def up(
     expose_db: bool = False,
     force: bool = False,
     idle_minutes: float | None = None,
+    course_data: Path | None = None,
 ) -> Started:
     """Start a recipe's apps but those that start on demand, and wait until they are healthy; returns the URL to
     open, with what to know about the apps that start on demand."""
+    course_data = course_data or shelf.defaults.course_data
+    if course_data is not None:
+        read_course_data(course_data)  # checked before anything is made
     options = StackOptions.for_host(shelf, data_dir, port, current_project(), expose_db, idle_minutes)
     client = docker_client()
     compose = compose_cli()
@@ -106,7 +111,7 @@ def up(
     secrets = recipe_secrets(shelf, recipe)
     folder.prepare(shelf.student_folders, secrets)
     _check_ports_free(client, shelf, recipe, options)
-    ensure_images(shelf, apps)
+    ensure_images(shelf, apps, BuildOptions(course_data=course_data))
     options = replace(options, secret_digests={name: folder.secret_digest(name) for name in secrets})
     _record_folder_owner(client, options)
 
@@ -380,6 +385,8 @@ class LocalHost(Host):
     expose_db: bool = False
     force: bool = False
     idle_minutes: float | None = None
+    # The course's datasets: the images that load them are built with them first (images/course_data.py).
+    course_data: Path | None = None
     where = "this machine"
 
     def password_command(self) -> str:
@@ -387,7 +394,8 @@ class LocalHost(Host):
 
     def up(self, recipe: Recipe | None) -> Started:
         chosen = recipe or self.shelf.default_recipe
-        return up(self.shelf, chosen, self.data_dir, self.port, self.expose_db, self.force, self.idle_minutes)
+        options = (self.expose_db, self.force, self.idle_minutes, self.course_data)
+        return up(self.shelf, chosen, self.data_dir, self.port, *options)
 
     def status(self) -> Report:
         current = status()

@@ -13,6 +13,7 @@ from typing import Any
 from rich.markup import escape
 
 from tm351vce.images.base import NeedsRoot, resolve_base_image
+from tm351vce.images.course_data import CourseData, read_course_data, stage_part
 from tm351vce.images.trust import BUNDLE_NAME, merged_bundle, trusted_sources
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, BuildSource, Shelf
@@ -26,6 +27,7 @@ FETCH_ARTIFACT = Path(__file__).with_name("artifacts") / "fetch-artifact.sh"
 # What several images install the same way (mongosh and its npm lock), put in every build context as shared/.
 SHARED = Path(__file__).with_name("shared")
 ARTIFACT_ERROR = "tm351-artifact-error: "
+NO_COURSE_DATA = "none"
 # A build step's line "tm351-source-unreachable: APP: WHY": the servers of APP's source did not answer.
 SOURCE_UNREACHABLE = "tm351-source-unreachable: "
 _STEP = re.compile(r"^#\d+ \[(?P<app>[\w-]+) +(?P<step>\d+/\d+)\] (?P<what>.*)$")
@@ -41,6 +43,8 @@ class BuildOptions:
     artifacts: Path | None = None
     # App name -> the name of the source to build it from (`--source APP=NAME`); the others fall back.
     sources: Mapping[str, str] = field(default_factory=dict)
+    # The course's datasets, put in the images of the apps that load them (images/course_data.py).
+    course_data: Path | None = None
 
 
 HOST_IMAGE = "tm351/host"
@@ -62,6 +66,8 @@ class BuildTarget:
     # servers cannot be reached, unless the source was chosen.
     sources: tuple[BuildSource, ...] = ()
     source_chosen: bool = False
+    # Its part of the course data (the app's `course_data`), None for an image that loads none.
+    course_data_part: str | None = None
 
     @property
     def build_args(self) -> dict[str, str]:
@@ -90,6 +96,7 @@ def build_apps(shelf: Shelf, names: Iterable[str], options: BuildOptions) -> lis
             app.description,
             sources=chosen_sources(app, options.sources.get(app.name)),
             source_chosen=app.name in options.sources,
+            course_data_part=app.course_data,
         )
         for app in apps
     ]
@@ -144,6 +151,8 @@ def build_command(args: Iterable[str], options: BuildOptions) -> list[str]:
         command += ["--ca-cert", str(options.ca_cert.absolute())]
     if options.artifacts is not None:
         command += ["--artifacts", str(options.artifacts.absolute())]
+    if options.course_data is not None:
+        command += ["--course-data", str(options.course_data.absolute())]
     for app, source in options.sources.items():
         command += ["--source", f"{app}={source}"]
     if options.no_cache:
@@ -156,6 +165,7 @@ def _build(version: str, targets: list[BuildTarget], options: BuildOptions, as_r
         raise UsageProblem(f"--ca-cert {options.ca_cert}: no such file; give the path of a PEM CA bundle.")
     if options.artifacts is not None and not options.artifacts.is_dir():
         raise UsageProblem(f"--artifacts {options.artifacts}: no such folder; give the folder holding the downloads.")
+    course_data = read_course_data(options.course_data) if options.course_data is not None else None
     base_image = resolve_base_image(docker_client(), options.base_image, options.bootstrap_base, LOG_DIR, as_root_build)
     on_base = [target for target in targets if not target.on_foundation]
     on_foundation = [target for target in targets if target.on_foundation]
@@ -169,7 +179,7 @@ def _build(version: str, targets: list[BuildTarget], options: BuildOptions, as_r
         bundle = _trust_bundle(Path(workdir), options.ca_cert)
         for stage, parent in ((on_base, base_image), (on_foundation, build_args.get("FOUNDATION_IMAGE", ""))):
             if stage:
-                _build_stage(version, stage, parent, build_args, Path(workdir), bundle, options)
+                _build_stage(version, stage, parent, build_args, Path(workdir), bundle, options, course_data)
     return [target.image for target in targets]
 
 
@@ -181,6 +191,7 @@ def _build_stage(
     workdir: Path,
     bundle: Path,
     options: BuildOptions,
+    course_data: CourseData | None = None,
 ) -> None:
     """One `compose build` of images that all build on the same parent image; an image whose source cannot be
     reached is built again from its next source (as a base image that cannot be pulled is made instead)."""
@@ -188,8 +199,11 @@ def _build_stage(
         target.name: build_context(target.folder, workdir / target.name, options.artifacts, bundle)
         for target in targets
     }
+    for target in targets:
+        stage_part(course_data, target.course_data_part, contexts[target.name])
+    digest = course_data.digest if course_data is not None else NO_COURSE_DATA
     while True:
-        document = build_project(version, targets, build_args, contexts)
+        document = build_project(version, targets, build_args, contexts, digest)
         finished = run_with_progress(
             [*compose_cli(), "-f", "-", "build", "--progress", "plain", *(["--no-cache"] if options.no_cache else [])],
             f"Building {', '.join(target.title for target in targets)} on {parent}",
@@ -251,18 +265,39 @@ def build_context(folder: Path, target: Path, artifacts: Path | None, ca_bundle:
 
 
 def ensure_images(shelf: Shelf, apps: Iterable[App], options: BuildOptions | None = None) -> None:
-    """Build whichever of these apps' images the engine does not have yet."""
-    missing = [app.name for app in apps if not image_present(docker_client(), app.image_ref(shelf.version))]
+    """Build whichever of these apps' images the engine does not have yet, and with course data given, those that
+    load a part of it but do not carry this course data."""
+    options = options or BuildOptions()
+    apps = list(apps)
+    client = docker_client()
+    missing = [app.name for app in apps if not image_present(client, app.image_ref(shelf.version))]
+    other: list[str] = []
+    if options.course_data is not None:
+        wanted = read_course_data(options.course_data).digest
+        present = [app for app in apps if app.course_data and app.name not in missing]
+        other = [app.name for app in present if course_data_of(client, app.image_ref(shelf.version)) != wanted]
     if missing:
         console.print(f"Images not built yet: {', '.join(missing)}; building them first.")
+    if other:
+        console.print(f"Images without this course data: {', '.join(other)}; building them with it.")
+    if missing or other:
         try:
-            build_apps(shelf, missing, options or BuildOptions())
+            build_apps(shelf, missing + other, options)
         except NeedsRoot as problem:
             raise NeedsRoot(f"{problem} Then run this command again.") from None
 
 
+def course_data_of(client, image: str) -> str:
+    """The digest of the course data an image carries (NO_COURSE_DATA for none, or an image from before)."""
+    return (client.images.get(image).labels or {}).get(labels.COURSE_DATA, NO_COURSE_DATA)
+
+
 def build_project(
-    version: str, targets: list[BuildTarget], build_args: dict[str, str], contexts: dict[str, Path]
+    version: str,
+    targets: list[BuildTarget],
+    build_args: dict[str, str],
+    contexts: dict[str, Path],
+    course_data_digest: str = NO_COURSE_DATA,
 ) -> dict[str, Any]:
     """A Compose project whose only job is to build these images."""
     services = {
@@ -276,6 +311,7 @@ def build_project(
                     "org.opencontainers.image.description": target.labelled_description,
                     "org.opencontainers.image.version": version,
                     labels.APP: target.name,
+                    **({labels.COURSE_DATA: course_data_digest} if target.course_data_part else {}),
                 },
             },
         }

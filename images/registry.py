@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from tm351vce.images.course_data import read_course_data
 from tm351vce.shelf.catalogue import App, Shelf
 from tm351vce.shelf.engine import docker_client, image_present
 from tm351vce.shelf.errors import OperationFailed, UsageProblem
@@ -82,6 +83,32 @@ def pinned_images(shelf: Shelf, apps: Iterable[App], registry: str, lock: Path |
             )
         images[app.name] = known[name]
     return images
+
+
+def check_course_data_pushed(shelf: Shelf, apps: Iterable[App], registry: str, course_data: Path) -> None:
+    """What is baked from the registry carries this course data: each image that loads a part of it was pushed
+    from a local image built with it. Otherwise a usage problem naming the commands that make it so."""
+    from tm351vce.images.build import course_data_of  # the build, only where it is needed
+
+    digest = read_course_data(course_data).digest
+    loading = [app for app in apps if app.course_data]
+    pinned = pinned_images(shelf, loading, registry)
+    client = docker_client()
+    for app in loading:
+        reference = app.image_ref(shelf.version)
+        pushed = pinned[app.name].rpartition("@")[2]
+        present = image_present(client, reference)
+        repo_digests = client.images.get(reference).attrs.get("RepoDigests") or [] if present else []
+        if (
+            not present
+            or course_data_of(client, reference) != digest
+            or not any(entry.endswith(f"@{pushed}") for entry in repo_digests)
+        ):
+            raise UsageProblem(
+                f"The {app.name} image pushed to {registry} was not built with the course data in {course_data}: "
+                f"run `python3 tasks.py build --course-data {course_data}`, then `python3 tasks.py push --registry "
+                f"{registry}`, then bake again."
+            )
 
 
 def _digest_reference(repo_digests: list[str], name: str) -> str:

@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
@@ -138,6 +138,8 @@ class App(_Strict):
     sources: list[BuildSource] = []
     # Started when first opened through the gateway and stopped after this long without a request.
     on_demand: OnDemand | None = None
+    # The part of the course data (images/course_data.py) its image carries and loads once.
+    course_data: Literal["postgres", "mongodb", "files"] | None = None
 
     @property
     def fit_mib(self) -> int:
@@ -188,6 +190,9 @@ class Defaults(_Strict):
     host: str
     port: int = Field(ge=1, le=65535)
     data_dir: str
+    # The course's datasets that builds put in the images (images/course_data.py), when no --course-data is given:
+    # relative to the shelf file.
+    course_data: Path | None = None
 
 
 class Shelf(_Strict):
@@ -281,6 +286,9 @@ def load_shelf(path: Path | None = None) -> Shelf:
     except ValidationError as error:
         raise _shelf_error_from(path, error) from None
     _check_references(path, shelf)
+    if shelf.defaults.course_data is not None:
+        located = (path.parent / shelf.defaults.course_data.expanduser()).absolute()
+        shelf = shelf.model_copy(update={"defaults": shelf.defaults.model_copy(update={"course_data": located})})
     return shelf
 
 

@@ -13,6 +13,8 @@ URL = "org.tm351.url"
 PROJECT = "org.tm351.project"
 VERSION = "org.tm351.version"
 MEMORY_MIB = "org.tm351.memory_mib"
+# On an image: the digest of the course data it carries (images/course_data.py), "none" when it carries none.
+COURSE_DATA = "org.tm351.course_data"
 PATH = "org.tm351.path"
 ESSENTIAL = "org.tm351.essential"
 # How pages name the app to a person.

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tm351vce.compose.render import StackOptions, entrance_url
-from tm351vce.images.build import ensure_host_image, ensure_images
+from tm351vce.images.build import BuildOptions, ensure_host_image, ensure_images
 from tm351vce.provision.bundle import (
     IMAGES_ARCHIVE,
     HostSettings,
@@ -137,10 +137,11 @@ def vagrant_url(shelf: Shelf, recipe: Recipe, port: int) -> str:
     return entrance_url(shelf, recipe, StackOptions(data_dir=Path(HOST_DATA_DIR), port=port, host="127.0.0.1"))
 
 
-def save_images(shelf: Shelf, recipe: Recipe, archive: Path) -> None:
-    """The recipe's images in one archive the VM loads, so it needs no registry; kept while they are unchanged."""
+def save_images(shelf: Shelf, recipe: Recipe, archive: Path, course_data: Path | None = None) -> None:
+    """The recipe's images in one archive the VM loads, so it needs no registry; kept while they are unchanged. The
+    images that load course data are built with it first when they do not carry it (the shelf's, if none given)."""
     apps = shelf.apps_of(recipe)
-    ensure_images(shelf, apps)
+    ensure_images(shelf, apps, BuildOptions(course_data=course_data or shelf.defaults.course_data))
     client = docker_client()
     references = [app.image_ref(shelf.version) for app in apps]
     identity = json.dumps({reference: client.images.get(reference).id for reference in references}, sort_keys=True)

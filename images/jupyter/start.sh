@@ -25,4 +25,6 @@ for forward in ${TM351_LOCAL_FORWARDS:-}; do
         ("${as_user[@]}" socat "TCP6-LISTEN:$port,bind=[::1],fork,reuseaddr" "TCP:$target" &)
     fi
 done
+# The course data's files, into the student's data/ folder once (a file there already is kept).
+"${as_user[@]}" /usr/local/lib/tm351/course-files.sh
 exec "${as_user[@]}" "$@"

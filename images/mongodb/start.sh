@@ -6,6 +6,8 @@
 set -euo pipefail
 # shellcheck source=../foundation/entrypoint.sh
 . /usr/local/lib/tm351/entrypoint.sh
+# shellcheck source=course-data.sh
+. /usr/local/lib/tm351/mongodb-course-data.sh
 
 user=mongodb
 config=/etc/mongod.conf
@@ -49,4 +51,5 @@ if [ "$(id -u)" = 0 ]; then
 fi
 "${as_user[@]}" test -w "$dbpath" || tm351_fail "$dbpath is not writable by $user"
 
+load_course_data
 exec "${as_user[@]}" mongod --config "$config" "$@"

@@ -30,9 +30,9 @@ sql() {
 query() {
     "${as_postgres[@]}" psql --no-psqlrc --no-password --dbname=postgres --tuples-only --no-align --command="$1"
 }
-# The course's logins and their published passwords (init.sql): a database's restore runs as its owner when that
-# is one of them, otherwise as tm351admin.
-declare -A course_password=([tm351]=tm351 [testuser]=testpass [tm351_student]=tm351_pwd [tm351admin]=tm351admin)
+# A database's restore runs as its owner when that is one of the course's logins, otherwise as tm351admin.
+# shellcheck source=course-logins.sh
+. /usr/local/lib/tm351/postgres-course-logins.sh
 login_of() {
     if [ -n "${course_password[$1]+set}" ]; then echo "$1"; else echo tm351admin; fi
 }

@@ -8,6 +8,8 @@
 set -euo pipefail
 # shellcheck source=../foundation/entrypoint.sh
 . /usr/local/lib/tm351/entrypoint.sh
+# shellcheck source=course-data.sh
+. /usr/local/lib/tm351/postgres-course-data.sh
 
 user=postgres
 config=/etc/postgresql/postgresql.conf
@@ -48,14 +50,16 @@ provision() {
     private_socket=$("${as_user[@]}" mktemp -d /tmp/postgres-init.XXXXXX)
     # A stop signal now stops the private server first.
     trap '"${as_user[@]}" pg_ctl --pgdata="$pgdata" --mode=fast --silent stop || true; exit 0' INT TERM
+    # On 127.0.0.1 too, where the course data's SQL logs in as a course login (nothing outside reaches it).
     "${as_user[@]}" pg_ctl --pgdata="$pgdata" --wait --timeout=300 --silent start -o "\
-        -c config_file=$config -c listen_addresses='' -c unix_socket_directories=$private_socket \
+        -c config_file=$config -c listen_addresses=127.0.0.1 -c unix_socket_directories=$private_socket \
         -c log_statement=none -c log_min_duration_statement=-1 -c log_min_error_statement=panic"
     {
         printf '\\set password %s\n' "$(psql_quote "$password")"
         printf '\\i %s\n' "$init_sql"
     } | "${as_user[@]}" psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 \
         --host="$private_socket" --username=postgres --dbname=postgres
+    load_course_data "$private_socket"
     "${as_user[@]}" pg_ctl --pgdata="$pgdata" --mode=fast --wait --silent stop
     trap 'exit 0' INT TERM
     rmdir "$private_socket"

@@ -19,7 +19,7 @@ from tm351vce.ami.aws import BAKE_TAG, ROLE_TAG, delete_image, tags_of
 from tm351vce.ami.bake import Bake, BakeOptions, provisioning_outcome
 from tm351vce.ami.steps import StepFailed
 from tm351vce.ami.waiting import Clock, Polling
-from tm351vce.shelf.catalogue import load_shelf
+from tm351vce.shelf.catalogue import SHELF_PATH, load_shelf
 from tm351vce.shelf.errors import UsageProblem
 
 COPY_REGIONS = ("eu-west-1", "us-east-1")
@@ -347,6 +347,19 @@ def test_bake_needs_a_registry_and_pushed_images(aws, tmp_path):
     unpushed = run_cli("bake", RECIPE, "--registry", "other.example.org/ou", env=aws.env)
     assert unpushed.returncode == 2
     assert "push it first" in unpushed.stderr
+
+
+def test_bake_with_course_data_refuses_images_that_were_not_built_and_pushed_with_it(aws, tmp_path):
+    """The AMI pulls the pushed images: the course data must be in them, or the instances would not have it."""
+    course = SHELF_PATH.parent / "course-data-example"
+    result = run_cli("bake", RECIPE, "--registry", REGISTRY, "--course-data", str(course), env=aws.env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "image pushed to" in result.stderr and f"build --course-data {course}" in result.stderr
+    assert "Traceback" not in result.stderr
+    bad = tmp_path / "bad"
+    (bad / "stray").mkdir(parents=True)
+    refused = run_cli("bake", RECIPE, "--registry", REGISTRY, "--course-data", str(bad), env=aws.env)
+    assert refused.returncode == 2 and "stray is not one of its folders" in refused.stderr
 
 
 def test_missing_credentials_say_how_to_configure_them(aws, tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from tm351vce.images.course_data import read_course_data
 from tm351vce.provision.bundle import (
     IMAGES_ARCHIVE,
     HostSettings,
@@ -64,11 +65,14 @@ def vm_release(
     formats: BoxFormat = BoxFormat.all,
     disk_gb: int = DEFAULT_DISK_GB,
     base_url: str | None = None,
+    course_data: Path | None = None,
 ) -> Release:
     """Build the recipe's disk from Debian's archive with its images preloaded, and write its boxes to output_dir.
 
     base_url is where output_dir will be served from (the catalogue's box URLs); its own file:// URL by default.
     """
+    if course_data is not None:
+        read_course_data(course_data)  # checked before anything is made
     check_builder()
     vagrant_key = insecure_key()
     output_dir = output_dir.absolute()
@@ -89,7 +93,7 @@ def vm_release(
     url = vagrant_url(shelf, recipe, shelf.defaults.port)
 
     with _timed(release, "images"):
-        bundle = _image_mode_bundle(shelf, recipe, work / "bundle")
+        bundle = _image_mode_bundle(shelf, recipe, work / "bundle", course_data)
     _check_disk_size(disk_gb, bundle / IMAGES_ARCHIVE, recipe)
     plugin = compose_plugin(WORK_DIR)
     spec = image_spec(ImageInputs(bundle=bundle, vagrant_key=vagrant_key, compose_plugin=plugin, url=url))
@@ -129,10 +133,11 @@ def vm_release(
     return release
 
 
-def _image_mode_bundle(shelf: Shelf, recipe: Recipe, folder: Path) -> Path:
-    """provision/'s files as a baked image applies them (no secrets, nothing started), and the images archive."""
+def _image_mode_bundle(shelf: Shelf, recipe: Recipe, folder: Path, course_data: Path | None = None) -> Path:
+    """provision/'s files as a baked image applies them (no secrets, nothing started), and the images archive (with
+    the course data, when given, in the images that load it)."""
     write_bundle(host_bundle(shelf, recipe, HostSettings(for_image=True)), folder)
-    save_images(shelf, recipe, folder / IMAGES_ARCHIVE)
+    save_images(shelf, recipe, folder / IMAGES_ARCHIVE, course_data)
     return folder
 
 
