@@ -150,6 +150,9 @@ SQL_MAGIC_CELLS = [
     "print(works.code.tolist())",
     "import psycopg2\nwith psycopg2.connect(CONNECT_DB) as db, db.cursor() as cursor:\n"
     "    cursor.execute('SELECT 0.125::numeric')\n    print(type(cursor.fetchone()[0]).__name__)",
+    # Course notebooks reload the magic at their top: the idioms stay.
+    "%reload_ext sql\n%sql $CONNECT_DB\n"
+    "again = %sql SELECT code FROM modules ORDER BY code\nprint(again.code.tolist())",
     "%sql postgresql://tm351:not-the-password@localhost:5432/tm351",
 ]
 
@@ -163,6 +166,7 @@ def test_the_courses_sql_magic_idioms_run_as_written_and_a_failed_connection_rai
     assert printed[3] == "float64"  # numeric comes back as float (the course's adapter), not Decimal
     assert printed[5] == "['M269', 'TM351']"
     assert printed[6] == "float"
+    assert printed[7] == "['M269', 'TM351']"
     # The cell stops with an error, so a notebook that cannot connect does not look as if it had run.
     assert failed.status == "error"
     # jupysql raises a UsageError, which IPython shows on stderr rather than as a traceback.

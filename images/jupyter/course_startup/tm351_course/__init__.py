@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.core.magic import MAGIC_NO_VAR_EXPAND_ATTR
 
 # The course's start-up file's pandas display options.
 PANDAS_OPTIONS = {"display.precision": 7, "display.max_rows": 50, "display.max_columns": 25}
+# Set on jupysql's magic once it takes the course's idioms.
+_COURSE_IDIOMS = "_tm351_course_idioms"
 _VARIABLE = re.compile(r"\{(?P<braced>[A-Za-z_]\w*)\}|\$(?P<dollar>[A-Za-z_]\w*)")
 
 
@@ -27,17 +29,25 @@ def expand_connection_variables(line: str, namespace: Mapping[str, Any]) -> str:
     return " ".join(expanded(token) for token in line.split(" "))
 
 
-def _course_sql_magic(shell: InteractiveShell) -> Callable[..., Any]:
-    jupysql = shell.magics_manager.magics["cell"]["sql"]
+def _course_sql_idioms() -> None:
+    """Make jupysql's magic take the course's connection idioms. Its class is changed, not the magic registered in
+    the shell: `%reload_ext sql`, which course notebooks run, re-runs only jupysql's package (so the same class
+    makes the new magic), where a magic registered in its place would be replaced."""
+    from sql.magic import SqlMagic
 
-    def sql(line: str = "", cell: str | None = None, local_ns: dict[str, Any] | None = None) -> Any:
-        namespace = {**shell.user_ns, **(local_ns or {})}
-        return jupysql(expand_connection_variables(line, namespace), cell or "", local_ns=local_ns)
+    jupysql = SqlMagic.execute
+    if getattr(jupysql, _COURSE_IDIOMS, False):
+        return
 
-    sql.__doc__ = jupysql.__doc__
-    sql.needs_local_scope = True  # type: ignore[attr-defined]
-    setattr(sql, MAGIC_NO_VAR_EXPAND_ATTR, True)  # jupysql expands what it will itself
-    return sql
+    # wraps keeps what IPython and jupysql read from the function: its argument parser, needs_local_scope, and the
+    # mark that IPython must not expand {NAME} and $NAME itself (jupysql expands what it will).
+    @functools.wraps(jupysql)
+    def execute(self: Any, line: str = "", cell: str = "", local_ns: dict[str, Any] | None = None) -> Any:
+        namespace = {**self.shell.user_ns, **(local_ns or {})}
+        return jupysql(self, expand_connection_variables(line, namespace), cell, local_ns)
+
+    setattr(execute, _COURSE_IDIOMS, True)
+    SqlMagic.execute = execute
 
 
 def _decimal_as_float() -> None:
@@ -61,5 +71,5 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     for option, value in PANDAS_OPTIONS.items():
         pandas.set_option(option, value)
     _decimal_as_float()
+    _course_sql_idioms()
     shell.extension_manager.load_extension("sql")
-    shell.magics_manager.register_function(_course_sql_magic(shell), magic_kind="line_cell", magic_name="sql")
