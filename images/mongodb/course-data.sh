@@ -25,7 +25,8 @@ load_course_data() {
     for relative in "${pending[@]}"; do
         database=${relative%%/*} collection=${relative#*/}
         collection=${collection%.json}
-        if result=$(TM351_DB=$database TM351_COLLECTION=$collection TM351_FILE=$course_data/$relative \
+        # HOME in the tmpfs: mongosh makes its folder there, not in the database volume (mongodb's home).
+        if result=$(HOME=/tmp TM351_DB=$database TM351_COLLECTION=$collection TM351_FILE=$course_data/$relative \
                 "${as_user[@]}" mongosh --quiet --norc --port "$course_port" --file /usr/local/share/mongodb/course-load.js); then
             "${as_user[@]}" tee -a "$marker" <<<"${relative%.json}" >/dev/null
             case $result in
