@@ -13,7 +13,7 @@ from typing import Any
 from rich.markup import escape
 
 from tm351vce.images.base import NeedsRoot, resolve_base_image
-from tm351vce.images.course_data import CourseData, read_course_data, stage_part
+from tm351vce.images.course_data import CONTEXT_FOLDER, CourseData, read_course_data, stage_part
 from tm351vce.images.trust import BUNDLE_NAME, merged_bundle, trusted_sources
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, BuildSource, Shelf
@@ -251,9 +251,11 @@ def fall_back(targets: list[BuildTarget], unreachable: list[str]) -> list[BuildT
 
 def build_context(folder: Path, target: Path, artifacts: Path | None, ca_bundle: Path) -> Path:
     """The image's folder, plus the shared download helper and shared/ (images/shared), the CA bundle the steps
-    that download mount (never copied into a layer) and, for images that take them, the user's artifacts."""
+    that download mount (never copied into a layer), for images that take them the user's artifacts, and an empty
+    course-data/ (stage_part fills it for the images that load course data)."""
     ignored = shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
     shutil.copytree(folder, target, ignore=ignored)
+    (target / CONTEXT_FOLDER).mkdir(exist_ok=True)
     shutil.copytree(SHARED, target / SHARED.name, ignore=ignored)
     shutil.copy2(FETCH_ARTIFACT, target / FETCH_ARTIFACT.name)
     shutil.copyfile(ca_bundle, target / BUNDLE_NAME)

@@ -101,8 +101,8 @@ def _check(relative: Path, where: str) -> None:
 
 
 def stage_part(course_data: CourseData | None, part: str | None, context: Path) -> None:
-    """Put the app's part of the course data in its build context as course-data/ (empty when it has none, so
-    every image's COPY of it works)."""
+    """Put the app's part of the course data in its build context's course-data/ (which stays empty when it has
+    none, so every image's COPY of it works)."""
     target = context / CONTEXT_FOLDER
     target.mkdir(exist_ok=True)
     if course_data is None or part is None or not course_data.part(part).is_dir():

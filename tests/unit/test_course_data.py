@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tm351vce.images.build import BuildOptions, build_command
+from tm351vce.images.build import BuildOptions, build_command, build_context
 from tm351vce.images.course_data import CONTEXT_FOLDER, read_course_data, stage_part
 from tm351vce.shelf.catalogue import SHELF_PATH, load_shelf
 from tm351vce.shelf.errors import UsageProblem
@@ -109,3 +109,12 @@ def test_the_shelf_can_name_the_course_data_beside_it_and_build_and_up_take_it(c
         result = cli_in_process(*command, env={"TM351_SHELF": str(shelf)})
         assert result.returncode == 2, result.stdout + result.stderr
         assert "stray is not one of its folders" in result.stderr
+
+
+def test_every_build_context_has_the_course_data_folder_its_dockerfile_copies(tmp_path):
+    """Its Dockerfile COPYs course-data/: a context made without any course data has it too, empty."""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("")
+    for app in load_shelf().apps.values():
+        context = build_context(app.build_dir, tmp_path / app.name, None, bundle)
+        assert (context / CONTEXT_FOLDER).is_dir() and not any((context / CONTEXT_FOLDER).iterdir()), app.name
