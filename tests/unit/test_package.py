@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import sysconfig
 import venv
+from pathlib import Path
 
 import pytest
 
@@ -20,8 +22,15 @@ pytestmark = pytest.mark.slow
 def installed(tmp_path_factory):
     """The project installed into a virtual environment (its libraries from this one, so nothing is fetched)."""
     root = tmp_path_factory.mktemp("venv")
-    venv.create(root, system_site_packages=True, with_pip=False)
+    venv.create(root, with_pip=False)
     python = root / "bin" / "python"
+    # This environment's libraries, by a .pth file: the base Python's (system_site_packages) need not hold them.
+    own = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    libraries = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(own) / "tm351-test-libraries.pth").write_text("".join(f"{path}\n" for path in sorted(libraries)))
     pip = [sys.executable, "-m", "pip", "--python", str(python)]
     built = subprocess.run(
         [*pip, "install", "--quiet", "--no-deps", str(copy_checkout(tmp_path_factory.mktemp("checkout")))],
