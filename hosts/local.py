@@ -29,7 +29,7 @@ from tm351vce.hosts.memory_fit import check_memory
 from tm351vce.hosts.student_folder import StudentFolder
 from tm351vce.hosts.views import status_table
 from tm351vce.images.build import BuildOptions, ensure_images
-from tm351vce.images.course_data import read_course_data
+from tm351vce.images.course_data import check_course_data
 from tm351vce.images.dashboard.tm351_dashboard.services import Stack as ServiceView
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Recipe, Shelf
@@ -100,7 +100,7 @@ def up(
     open, with what to know about the apps that start on demand."""
     course_data = course_data or shelf.defaults.course_data
     if course_data is not None:
-        read_course_data(course_data)  # checked before anything is made
+        check_course_data(course_data)  # before anything is made; the build reads it
     options = StackOptions.for_host(shelf, data_dir, port, current_project(), expose_db, idle_minutes)
     client = docker_client()
     compose = compose_cli()

@@ -43,8 +43,18 @@ class CourseData:
 
 
 def read_course_data(folder: Path) -> CourseData:
-    """The folder, checked: every name and kind of file is one that a loader takes; otherwise a UsageProblem
-    naming the file and the fix."""
+    """The folder, checked (check_course_data), and its digest, which reads every file."""
+    files = check_course_data(folder)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return CourseData(folder, digest.hexdigest())
+
+
+def check_course_data(folder: Path) -> list[Path]:
+    """The folder's files, each checked by name and kind only (nothing is read): every one is one that a loader
+    takes; otherwise a UsageProblem naming the file and the fix."""
     where = f"--course-data {folder}"
     if not folder.is_dir():
         raise UsageProblem(f"{where}: no such folder; give the folder of the course's datasets.")
@@ -58,11 +68,7 @@ def read_course_data(folder: Path) -> CourseData:
     files = _regular_files(folder, where)
     for path in files:
         _check(path.relative_to(folder), where)
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return CourseData(folder, digest.hexdigest())
+    return files
 
 
 def _regular_files(folder: Path, where: str) -> list[Path]:

@@ -97,13 +97,12 @@ def check_course_data_pushed(shelf: Shelf, apps: Iterable[App], registry: str, c
     for app in loading:
         reference = app.image_ref(shelf.version)
         pushed = pinned[app.name].rpartition("@")[2]
-        present = image_present(client, reference)
-        repo_digests = client.images.get(reference).attrs.get("RepoDigests") or [] if present else []
-        if (
-            not present
-            or course_data_of(client, reference) != digest
-            or not any(entry.endswith(f"@{pushed}") for entry in repo_digests)
-        ):
+        built_with_it = image_present(client, reference) and course_data_of(client, reference) == digest
+        # The local image is the one pushed: the registry's digest is among its own.
+        was_pushed = built_with_it and any(
+            entry.endswith(f"@{pushed}") for entry in client.images.get(reference).attrs.get("RepoDigests") or []
+        )
+        if not was_pushed:
             raise UsageProblem(
                 f"The {app.name} image pushed to {registry} was not built with the course data in {course_data}: "
                 f"run `python3 tasks.py build --course-data {course_data}`, then `python3 tasks.py push --registry "

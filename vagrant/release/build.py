@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tm351vce.images.course_data import read_course_data
+from tm351vce.images.course_data import check_course_data
 from tm351vce.provision.bundle import (
     IMAGES_ARCHIVE,
     HostSettings,
@@ -72,7 +72,7 @@ def vm_release(
     base_url is where output_dir will be served from (the catalogue's box URLs); its own file:// URL by default.
     """
     if course_data is not None:
-        read_course_data(course_data)  # checked before anything is made
+        check_course_data(course_data)  # before anything is made; the build reads it
     check_builder()
     vagrant_key = insecure_key()
     output_dir = output_dir.absolute()
