@@ -16,6 +16,7 @@ class Execution:
     stdout: str = ""  # all the cell printed, standard error's included, in order
     errors: list[str] = field(default_factory=list)
     stderr: str = ""  # what it printed on standard error alone
+    value: str = ""  # the cell's result as the notebook shows it in text (its last expression's)
 
 
 def browser_session(base_url: str, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None
@@ -112,6 +113,8 @@ def _run(connection: websocket.WebSocket, code: str) -> Execution:
             result.stdout += content["text"]
             if content.get("name") == "stderr":
                 result.stderr += content["text"]
+        elif kind == "execute_result":
+            result.value = content["data"].get("text/plain", "")
         elif kind == "error":
             result.errors.append("\n".join(content["traceback"]))
         elif kind == "execute_reply":

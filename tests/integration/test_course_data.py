@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.net import free_port
+from tests.helpers.notebooks import NOTEBOOK_FOLDER, failures, run_notebook
 from tests.helpers.stacks import Stack, remove_project, service_container
 from tm351vce.shelf.catalogue import SHELF_PATH
 
@@ -111,6 +112,17 @@ def test_up_with_course_data_loads_every_dataset_and_a_restart_loads_nothing_ove
     )
     assert result.stdout.split("\n")[:2] == ["Walton Hall", "0 True"]
     assert csv.read_text() == "the student's own\n"
+
+
+def test_the_installation_check_finds_the_course_datas_accidents_as_the_courses_own_does(course):
+    """The installation check's MongoDB cells are the course's (`db = c.accidents`, `accidents.find_one()`): with
+    the course's data supplied, every cell still succeeds and that one shows an accident."""
+    stack, _ = course
+    ran = run_notebook(stack, NOTEBOOK_FOLDER / "installation-check.ipynb")
+    assert not failures(ran)
+    shown = {source.splitlines()[-1]: result.value for source, result in ran}
+    assert "'accidents'" in shown["c.list_database_names()"]
+    assert "'Accident_Index': '2024EX" in shown["accidents.find_one()"], shown["accidents.find_one()"]
 
 
 def test_a_later_release_loads_only_its_new_datasets_and_one_that_fails_changes_nothing(course, engine):
