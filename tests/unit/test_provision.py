@@ -4,10 +4,10 @@ the Vagrantfiles, with one-line errors for what a user can get wrong."""
 from __future__ import annotations
 
 import base64
-import gzip
+import io
 import json
 import subprocess
-from pathlib import Path
+import tarfile
 
 import pytest
 
@@ -25,11 +25,10 @@ REGISTRY = "registry.example.org:5000/ou"
 
 
 def decoded_files(user_data: str) -> dict[str, str]:
-    document = parse_yaml(user_data)
-    return {
-        Path(entry["path"]).name: gzip.decompress(base64.b64decode(entry["content"])).decode()
-        for entry in document["write_files"]
-    }
+    (entry,) = parse_yaml(user_data)["write_files"]
+    assert (entry["path"], entry["encoding"]) == ("/opt/tm351/bundle.tar.gz", "b64")
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(entry["content"])), mode="r:gz") as archive:
+        return {member.name: archive.extractfile(member).read().decode() for member in archive.getmembers()}
 
 
 @pytest.mark.parametrize("recipe", list(SHELF.recipes))
@@ -39,7 +38,25 @@ def test_user_data_fits_ec2_and_carries_the_whole_bundle(recipe):
     assert user_data.startswith("#cloud-config\n")
     assert len(user_data.encode()) <= USER_DATA_LIMIT
     assert decoded_files(user_data) == {file.name: file.content for file in files}
-    assert parse_yaml(user_data)["runcmd"] == [["/opt/tm351/provision.sh"]]
+    (command,) = parse_yaml(user_data)["runcmd"]
+    assert command[-1].endswith("&& exec /opt/tm351/provision.sh")
+
+
+def test_the_bundle_unpacks_with_each_files_mode_before_provision_runs(tmp_path):
+    """The runcmd's own steps, but for provision.sh itself (which would provision this machine), in a folder here."""
+    files = host_bundle(SHELF, SHELF.recipe("jupyter"), HostSettings())
+    user_data = to_user_data(render_cloud_config(files)).replace("/opt/tm351", str(tmp_path))
+    (entry,) = parse_yaml(user_data)["write_files"]
+    (tmp_path / "bundle.tar.gz").write_bytes(base64.b64decode(entry["content"]))
+    ((_, _, command),) = parse_yaml(user_data)["runcmd"]
+    *steps, provision = command.split(" && ")
+    assert provision == f"exec {tmp_path}/provision.sh"
+    assert subprocess.run(["sh", "-c", " && ".join(steps)], check=False).returncode == 0
+    assert not (tmp_path / "bundle.tar.gz").exists()
+    for file in files:
+        unpacked = tmp_path / file.name
+        assert unpacked.read_text() == file.content
+        assert unpacked.stat().st_mode & 0o777 == file.mode
 
 
 def test_power_off_only_when_baking_and_only_after_success():
