@@ -32,7 +32,14 @@ from tm351vce.compose.flavour import (
     Users,
     Variable,
 )
-from tm351vce.compose.gateway import CONFIG_NAME, ROUTES_TARGET, ROUTES_VARIABLE, render_routes, routed_apps
+from tm351vce.compose.gateway import (
+    CONFIG_NAME,
+    ROUTES_TARGET,
+    ROUTES_VARIABLE,
+    client_doors,
+    render_routes,
+    routed_apps,
+)
 from tm351vce.compose.secrets_service import APP_MOUNT, AppSecrets, secrets_service
 from tm351vce.shelf import labels
 from tm351vce.shelf.catalogue import App, Recipe, Shelf, Volume, VolumeKind
@@ -309,6 +316,14 @@ def _peers(shelf: Shelf, recipe: Recipe, app: App) -> list[App]:
     return [shelf.apps[name] for name in app.connects_to if name in recipe.apps]
 
 
+def _reached_at(shelf: Shelf, recipe: Recipe, peer: App) -> str:
+    """Where a client forwards its localhost port for the peer: the peer itself, or for one that starts on demand
+    the gateway's door to it (compose/gateway.py), which wakes it."""
+    if peer in client_doors(shelf, recipe):
+        return next(app.name for app in shelf.apps_of(recipe) if app.gateway)
+    return peer.name
+
+
 def _fill(value: str, fields: dict[str, object]) -> str:
     """Put an app's {name}, {port} and {path} into a catalogue string; any other braces stay as written."""
     for key, field in fields.items():
@@ -321,7 +336,9 @@ def _environment(shelf: Shelf, recipe: Recipe, app: App, options: StackOptions) 
     peers = _peers(shelf, recipe, app)
     for peer in peers:
         environment |= {key: _fill(value, peer.fields()) for key, value in peer.client_environment.items()}
-    forwards = [f"{peer.port}={peer.name}:{peer.port}" for peer in peers if peer.at_clients_localhost]
+    forwards = [
+        f"{peer.port}={_reached_at(shelf, recipe, peer)}:{peer.port}" for peer in peers if peer.at_clients_localhost
+    ]
     if forwards:
         environment[LOCAL_FORWARDS_VARIABLE] = " ".join(forwards)
     if app.host_user:

@@ -18,6 +18,9 @@ DEFAULT_PROJECT = "tm351"
 GATEWAY_LOGIN_HEADER = "X-TM351-Login"
 # In a client app's environment: the ports it forwards from its own localhost to an app ("PORT=APP:PORT ...").
 LOCAL_FORWARDS_VARIABLE = "TM351_LOCAL_FORWARDS"
+# What a client at the gateway's door to a sleeping app asked for: the dashboard sends it back there once the
+# app is awake.
+READY_RETRY_HEADER = "X-TM351-Retry"
 
 # This machine's cache: build and run logs, digests of pushed images, bootstrapped base images.
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tm351"

@@ -99,7 +99,8 @@ def test_jupyter_forwards_its_localhost_ports_to_the_recipes_databases_only():
         "jupyter": None,
         "jupyter-postgres": "5432=postgres:5432",
         "jupyter-mongo": "27017=mongodb:27017",
-        "tm351": "5432=postgres:5432 27017=mongodb:27017",
+        # OpenRefine, which sleeps, through the gateway's door to it, which wakes it.
+        "tm351": "5432=postgres:5432 27017=mongodb:27017 3333=gateway:3333",
     }
     assert "TM351_LOCAL_FORWARDS" not in render_recipe("tm351")["services"]["dashboard"].get("environment", {})
 
@@ -376,6 +377,26 @@ def test_a_sleeping_openrefine_is_woken_by_the_dashboard_and_each_request_to_it_
         assert "error_page" not in routes.split(f"location {location_name} {{")[1].split("\n    }")[0]
 
 
+def test_the_gateway_opens_a_door_without_login_to_a_sleeping_app_only_for_the_stacks_clients():
+    """A notebook's OpenRefine client at localhost:3333 holds no password; nothing publishes the door's port."""
+    rendered = render_recipe("tm351")["services"]
+    routes = rendered["gateway"]["environment"]["GATEWAY_ROUTES"]
+    door = routes.split("    listen 3333;")[1]
+    assert "auth_basic" not in door
+    location = door.split("location / {")[1].split("\n    }")[0]
+    assert "set $$upstream http://openrefine:3333;" in location
+    assert "error_page 502 504 = @ready_openrefine;" in location
+    assert "access_log /dev/stdout tm351_request if=$$tm351_request_counts;" in location  # counted as its use
+    assert "proxy_request_buffering off;" in location  # uploads stream on, never into the gateway's /tmp
+    ready = door.split("location @ready_openrefine {")[1].split("\n    }")[0]
+    assert "rewrite ^ /dashboard/ready/openrefine? break;" in ready
+    assert "proxy_set_header X-TM351-Retry $$request_uri;" in ready
+    assert "proxy_pass_request_body off;" in ready
+    assert rendered["gateway"]["ports"] == render_recipe("jupyter")["services"]["gateway"]["ports"]
+    # OpenRefine on its own has no client in the stack, so no door.
+    assert "listen 3333;" not in render_recipe("openrefine")["services"]["gateway"]["environment"]["GATEWAY_ROUTES"]
+
+
 def test_a_recipe_without_a_sleeping_app_defines_no_request_marks():
     """nginx refuses a log format whose variable no location sets."""
     routes = render_default()["services"]["gateway"]["environment"]["GATEWAY_ROUTES"]
@@ -383,10 +404,13 @@ def test_a_recipe_without_a_sleeping_app_defines_no_request_marks():
 
 
 def test_the_gateway_and_the_dashboard_agree_on_the_marks_and_labels_of_sleeping_apps():
-    from tm351vce.compose.gateway import REQUEST_MARK
-    from tm351vce.images.dashboard.tm351_dashboard import services, sleep
+    from tm351vce.compose.gateway import READY_TIMEOUT_S, REQUEST_MARK
+    from tm351vce.images.dashboard.tm351_dashboard import app, services, sleep
     from tm351vce.shelf import labels
+    from tm351vce.shelf.constants import READY_RETRY_HEADER
 
     assert sleep.REQUEST_MARK == REQUEST_MARK
+    assert app.RETRY_HEADER == READY_RETRY_HEADER
+    assert app.READY_BOUND_S < READY_TIMEOUT_S  # the dashboard says it gave up before the gateway does
     assert (services.IDLE_LABEL, services.TITLE_LABEL) == (labels.IDLE_S, labels.TITLE)
     assert sleep.GATEWAY_LABEL == labels.GATEWAY

@@ -1,6 +1,6 @@
 """The dashboard's side of apps that start on demand, against stand-in containers: woken by the gateway's wake page
-(only they, and only with the login), put to sleep after their idle time counted from the gateway's log, shown as
-sleeping, and never restarted by the healer while they sleep."""
+(only they, and only with the login) or by its door for the stack's own clients, put to sleep after their idle
+time counted from the gateway's log, shown as sleeping, and never restarted by the healer while they sleep."""
 
 from __future__ import annotations
 
@@ -186,3 +186,37 @@ def test_the_wake_page_needs_the_login_and_wakes_no_other_app_nor_from_another_s
     foreign = pages.post("/dashboard/wake/openrefine", headers={**LOGIN, "Origin": "http://elsewhere.example"})
     assert foreign.status_code == 403
     assert app.actions == [] and jupyter.actions == []
+
+
+def test_the_door_wakes_the_app_without_the_login_and_sends_its_client_back_once_it_answers(client):
+    """A notebook's OpenRefine client at its localhost holds no password: the gateway's door brings it here."""
+    app = openrefine(status="exited")
+    answer = client(app, gateway()).post(
+        "/dashboard/ready/openrefine", headers={"X-TM351-Retry": "/command/core/get-version?x=1"}
+    )
+    assert answer.status_code == 307, answer.get_data(as_text=True)
+    assert answer.headers["Location"] == "/command/core/get-version?x=1"
+    assert app.actions == ["start"]
+
+
+def test_the_door_sends_its_client_nowhere_but_back_and_wakes_only_sleeping_apps(client, monkeypatch):
+    monkeypatch.setattr("tm351vce.images.dashboard.tm351_dashboard.app.RESOLVER_PAUSE_S", 0)
+    app, jupyter = openrefine(status="exited"), Container("jupyter", status="exited")
+    doors = client(app, jupyter, gateway())
+    for asked in ("//elsewhere.example/", "http://elsewhere.example/", None):
+        headers = {"X-TM351-Retry": asked} if asked else {}
+        assert doors.get("/dashboard/ready/openrefine", headers=headers).headers["Location"] == "/"
+    assert doors.get("/dashboard/ready/jupyter").status_code == 404
+    assert doors.post("/dashboard/ready/openrefine", headers={"Origin": "http://elsewhere.example"}).status_code == 403
+    assert jupyter.actions == [] and app.actions == ["start"]
+    # Nothing else of the dashboard opens without the login.
+    assert doors.get("/dashboard/api/services").status_code == 401
+
+
+def test_the_door_says_so_when_the_app_does_not_start(client, monkeypatch):
+    monkeypatch.setattr("tm351vce.images.dashboard.tm351_dashboard.app.READY_BOUND_S", 0)
+    app = openrefine(status="exited")
+    app.attrs["State"]["Health"]["Status"] = "starting"
+    answer = client(app, gateway()).get("/dashboard/ready/openrefine")
+    assert answer.status_code == 504
+    assert answer.get_data(as_text=True) == "OpenRefine did not start within 0 s: its log is in the dashboard.\n"

@@ -1,7 +1,9 @@
 """The service dashboard: a page and a JSON API under /dashboard/, behind the student's login.
 
 The gateway asks for the login too, but the dashboard checks it itself on every request, so nothing
-on the stack's internal network (a notebook, say) can use it without the password.
+on the stack's internal network (a notebook, say) can use it without the password. The one exception is the
+gateway's door for the stack's own clients (ready/NAME), which can do nothing but wake an app that starts on
+demand: those clients reach that app without the password anyway.
 """
 
 from __future__ import annotations
@@ -22,13 +24,21 @@ import docker.errors
 from flask import Flask, Response, abort, jsonify, render_template, request
 
 from .services import ACTIONS, IDLE_LABEL, PATH_LABEL, TITLE_LABEL, Healer, NotInProject, Refused, Stack
-from .sleep import Sleeper, wake
+from .sleep import Sleeper, wait_until_healthy, wake
 
 PREFIX = "/dashboard"
 MAX_LOG_LINES = 2000
 # How soon the wake page asks again whether its app is ready, in seconds (it says so in its Retry-After).
 WAKE_POLL_S = 1
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+# How long a client at the gateway's door waits for the app it woke (its start period, and some: the gateway
+# waits longer, compose/gateway.py's READY_TIMEOUT_S).
+READY_BOUND_S = 150
+# The gateway's resolver keeps an app's absence for up to 10 s after it has started: a client sent back before
+# then finds it asleep again, so an app already awake is given this before the client goes back.
+RESOLVER_PAUSE_S = 2
+# The header in which the gateway's door says what its client asked for (shelf/constants.py's READY_RETRY_HEADER).
+RETRY_HEADER = "X-TM351-Retry"
 
 
 def create_app(stack: Stack, password_file: Path, user: str = "student") -> Flask:
@@ -38,7 +48,8 @@ def create_app(stack: Stack, password_file: Path, user: str = "student") -> Flas
     def require_login() -> Response | None:
         if request.path == f"{PREFIX}/healthz":
             return None
-        if not _logged_in(request.authorization, user, password_file):
+        open_door = request.path.startswith(f"{PREFIX}/ready/")
+        if not open_door and not _logged_in(request.authorization, user, password_file):
             return Response("Log in as the student.\n", 401, {"WWW-Authenticate": 'Basic realm="TM351"'})
         if request.method == "POST" and not _same_origin(request.headers.get("Origin"), request.host):
             # A page on another site could otherwise make the browser post with the cached login.
@@ -88,6 +99,25 @@ def create_app(stack: Stack, password_file: Path, user: str = "student") -> Flas
         )  # fmt: skip
         return Response(page, 503, {"Retry-After": str(WAKE_POLL_S), "Cache-Control": "no-store"})
 
+    # The gateway's door for the stack's own clients sends here a request that found an app that starts on demand
+    # asleep or starting: once the app answers, the client is sent back to ask again (its body with it).
+    @app.route(f"{PREFIX}/ready/<name>", methods=["GET", "POST"])
+    def ready(name: str) -> Response:
+        try:
+            awake = stack.container(name).status == "running"
+            container = wake(stack, name)
+        except NotInProject:
+            abort(404)
+        except docker.errors.APIError as error:
+            return Response(f"{name} could not be started: {error.explanation or error}\n", 500, mimetype="text/plain")
+        if not wait_until_healthy(container, READY_BOUND_S):
+            title = container.labels.get(TITLE_LABEL) or name
+            message = f"{title} did not start within {READY_BOUND_S} s: its log is in the dashboard.\n"
+            return Response(message, 504, mimetype="text/plain")
+        if awake:
+            time.sleep(RESOLVER_PAUSE_S)
+        return Response(status=307, headers={"Location": _back_to(request.headers.get(RETRY_HEADER))})
+
     @app.get(f"{PREFIX}/api/services/<name>/logs")
     def logs(name: str) -> Response:
         lines = min(max(request.args.get("lines", 100, type=int), 1), MAX_LOG_LINES)
@@ -118,6 +148,13 @@ def _password_matches(given: str, expected: str) -> bool:
         except ValueError:  # longer than bcrypt takes, or a damaged hash: not this password
             return False
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _back_to(asked: str | None) -> str:
+    """Where the door's client goes back to: what it asked for, a path on the same door (never another host)."""
+    if not asked or not asked.startswith("/") or asked.startswith("//"):
+        return "/"
+    return asked
 
 
 def _same_origin(origin: str | None, host: str) -> bool:

@@ -8,6 +8,7 @@ request to such an app (REQUEST_MARK), which is how the dashboard knows when the
 from __future__ import annotations
 
 import threading
+import time
 
 from docker.models.containers import Container
 
@@ -40,6 +41,19 @@ def wake(stack: Stack, name: str) -> Container:
             container.start()
             print(f"{WOKEN_MARK} {name} was asked for while asleep: started", flush=True)
     return container
+
+
+def wait_until_healthy(container: Container, bound_s: float, pause_s: float = 0.5) -> bool:
+    """Whether the app's container is healthy (or running, if it has no health check) within bound_s."""
+    deadline = time.monotonic() + bound_s
+    while True:
+        container.reload()
+        health = container.attrs["State"].get("Health", {}).get("Status")
+        if container.status == "running" and health in (None, "healthy"):
+            return True
+        if container.status != "running" or time.monotonic() >= deadline:
+            return False
+        time.sleep(pause_s)
 
 
 class Sleeper:
