@@ -82,6 +82,23 @@ def test_a_notebooks_first_request_to_openrefine_asleep_wakes_it_and_keeps_its_b
     assert "tm351-request: openrefine" in service_container(engine, course_stack, "gateway").logs().decode()
 
 
+def test_the_door_to_openrefine_answers_only_requests_for_localhost(course_stack, engine):
+    """A web page that got its own host name to point at the gateway's address on Docker's bridge (DNS rebinding)
+    would read OpenRefine's CSRF token through the door, which asks for no login: it sends its name, and is refused."""
+    gateway = service_container(engine, course_stack, "gateway")
+    address = next(iter(gateway.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    rebound = requests.get(
+        f"http://{address}:3333/command/core/get-csrf-token", headers={"Host": "attacker.example:3333"}, timeout=30
+    )
+    assert rebound.status_code == 421 and "token" not in rebound.text
+    asked = course_stack.run(
+        "import requests\n"
+        "for host in ('localhost', '127.0.0.1'):\n"
+        "    print(requests.get(f'http://{host}:3333/command/core/get-csrf-token', timeout=300).status_code)\n"
+    )
+    assert asked.stdout.split() == ["200", "200"], asked.stdout + str(asked.errors)
+
+
 @pytest.mark.needs("chromium")
 def test_jupyterlabs_openrefine_tile_opens_the_stacks_openrefine_in_a_new_tab(course_stack, browser):
     context = browser.new_context(
