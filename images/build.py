@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -160,12 +162,34 @@ def build_command(args: Iterable[str], options: BuildOptions) -> list[str]:
     return command
 
 
+@contextmanager
+def one_build_at_a_time() -> Iterator[None]:
+    """Builds from one cache take turns: they share the engine's tags, the build log and a base image that one of
+    them may be making from Debian's archive."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with (LOG_DIR / "build.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            console.print("Another build is running on this machine: this one starts when it has finished.")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # the lock goes with the file's closing
+
+
 def _build(version: str, targets: list[BuildTarget], options: BuildOptions, as_root_build: list[str]) -> list[str]:
     if options.ca_cert is not None and not options.ca_cert.is_file():
         raise UsageProblem(f"--ca-cert {options.ca_cert}: no such file; give the path of a PEM CA bundle.")
     if options.artifacts is not None and not options.artifacts.is_dir():
         raise UsageProblem(f"--artifacts {options.artifacts}: no such folder; give the folder holding the downloads.")
     course_data = read_course_data(options.course_data) if options.course_data is not None else None
+    with one_build_at_a_time():
+        return _build_in_turn(version, targets, options, as_root_build, course_data)
+
+
+def _build_in_turn(
+    version: str, targets: list[BuildTarget], options: BuildOptions, as_root_build: list[str],
+    course_data: CourseData | None,
+) -> list[str]:  # fmt: skip
     base_image = resolve_base_image(docker_client(), options.base_image, options.bootstrap_base, LOG_DIR, as_root_build)
     on_base = [target for target in targets if not target.on_foundation]
     on_foundation = [target for target in targets if target.on_foundation]

@@ -1,5 +1,9 @@
 """The suite's own rules, loaded by tests/conftest.py: each test is marked by its folder (unit, aws or integration),
 and what the selected tests need from the machine is checked once, listed with the fix, and skipped (failed on CI).
+
+The suite runs in two processes (pytest-xdist's loadgroup, set in pyproject.toml): each file's tests stay together
+in one of them, so a module's stack is started once; files that share what only one may use at a time share a
+group; and the longest files go first, so that neither process is left with a long one at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +20,20 @@ FOLDER_NEEDS: dict[str, tuple[str, ...]] = {
     "integration": ("docker", "compose", "engine", "base-image"),
 }
 _MISSING = pytest.StashKey[dict[str, Prerequisite]]()
+# Files that must not run beside each other, by the group they share.
+SHARED_GROUPS = {
+    # libvirt's default storage pool, where both put a box of the same recipe.
+    "tests/integration/test_vagrant.py": "libvirt",
+    "tests/integration/test_vm_release.py": "libvirt",
+}
+# The longest files (or groups), longest first (measured: `pytest --durations=0`): scheduled before the rest.
+LONGEST_FIRST = (
+    "tests/integration/test_newcomer.py",
+    "libvirt",
+    "tests/integration/test_host.py",
+    "tests/aws/test_bake.py",
+    "tests/integration/test_postgres_stack.py",
+)
 
 
 def _folder(item: pytest.Item) -> str | None:
@@ -53,6 +71,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             wrong.append(f"{item.nodeid}: needs unknown prerequisite(s) {', '.join(unknown)}")
     if wrong:
         raise pytest.UsageError("Tests outside the suite's rules:\n  " + "\n  ".join(wrong))
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group_of(item)))
+    # Stable: within a group, and among the rest, the tests keep their order.
+    items.sort(
+        key=lambda item: (
+            LONGEST_FIRST.index(group) if (group := group_of(item)) in LONGEST_FIRST else len(LONGEST_FIRST)
+        )
+    )
+
+
+def group_of(item: pytest.Item) -> str:
+    """The group whose tests run one after another in one process: the file's own, or the one it shares."""
+    path = item.path.relative_to(item.config.rootpath).as_posix()
+    return SHARED_GROUPS.get(path, path)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

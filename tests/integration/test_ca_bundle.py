@@ -27,7 +27,7 @@ def institution_cas() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def built_with_big_bundle(engine, institution_cas, tmp_path_factory) -> Iterator[str]:
+def built_with_big_bundle(built, institution_cas, tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("ca-bundle")
     bundle = write_bundle(folder / "institution.pem", institution_cas)
     assert bundle.stat().st_size > BUILDKIT_SECRET_LIMIT
