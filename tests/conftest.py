@@ -10,6 +10,7 @@ from tests.helpers.suite import (  # noqa: F401 - the suite's hooks, found here 
     pytest_collection_modifyitems,
     pytest_runtest_setup,
     pytest_terminal_summary,
+    pytest_xdist_make_scheduler,
 )
 
 

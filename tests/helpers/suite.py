@@ -1,7 +1,7 @@
 """The suite's own rules, loaded by tests/conftest.py: each test is marked by its folder (unit, aws or integration),
 and what the selected tests need from the machine is checked once, listed with the fix, and skipped (failed on CI).
 
-The suite runs in two processes (pytest-xdist's loadgroup, set in pyproject.toml): each file's tests stay together
+The suite runs in two processes (pytest-xdist, set in pyproject.toml): each file's tests stay together
 in one of them, so a module's stack is started once; files that share what only one may use at a time share a
 group; and the longest files go first, so that neither process is left with a long one at the end.
 """
@@ -71,8 +71,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             wrong.append(f"{item.nodeid}: needs unknown prerequisite(s) {', '.join(unknown)}")
     if wrong:
         raise pytest.UsageError("Tests outside the suite's rules:\n  " + "\n  ".join(wrong))
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of(item)))
     # Stable: within a group, and among the rest, the tests keep their order.
     items.sort(
         key=lambda item: (
@@ -82,9 +80,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def group_of(item: pytest.Item) -> str:
+    return group_of_path(item.path.relative_to(item.config.rootpath).as_posix())
+
+
+def group_of_path(path: str) -> str:
     """The group whose tests run one after another in one process: the file's own, or the one it shares."""
-    path = item.path.relative_to(item.config.rootpath).as_posix()
     return SHARED_GROUPS.get(path, path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """pytest-xdist's scheduling by scope, with each test's group for its scope (its own grouping by mark renames
+    the tests, which pytest 9 no longer lets it do)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of_path(nodeid.split("::", 1)[0])
+
+    return GroupScheduling(config, log)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
