@@ -5,10 +5,12 @@
 # first; each database goes into a new one, and only once all of them are in are they swapped for the ones they
 # replace (in one transaction), so a failed restore leaves every database as it was. Sessions on those are ended.
 # A single pg_dump archive (what earlier images wrote) is the tm351 database.
-# The archive's own SQL runs as a course login, never as a superuser: as its database's owner when that is one of
-# the course's logins, otherwise as tm351admin. A backup from elsewhere can do nothing the course's own logins
-# could not (no server programs, no event triggers, no other databases); the names it gives are checked before
-# any reaches SQL.
+# The archive's own SQL runs as a login made for this restore alone, and dropped after it: no superuser, no
+# CREATEROLE, a member of no role. (As tm351admin, whose CREATEROLE may grant PostgreSQL's predefined roles, it
+# could make itself pg_execute_server_program and run programs here; a course login may have been granted them.)
+# Each database, and all in it, then goes to its owner: one of the course's logins, or tm351admin for any other.
+# A backup from elsewhere can run no server program, no event trigger, nothing in another database; the names it
+# gives are checked before any reaches SQL.
 set -euo pipefail
 
 export PGHOST=/var/run/postgresql PGOPTIONS='-c client_min_messages=warning'
@@ -16,6 +18,7 @@ as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 staging=tm351_restoring_
 replaced=tm351_replaced_
 name_pattern='^[A-Za-z_][A-Za-z0-9_]{0,62}$'
+restorer=tm351_restorer
 # On the app's scratch volume, which only root writes: an archive may be far larger than the in-memory /tmp.
 workdir=$(mktemp -d --tmpdir=/var/tmp)
 trap 'rm -rf "$workdir"' EXIT
@@ -30,7 +33,7 @@ sql() {
 query() {
     "${as_postgres[@]}" psql --no-psqlrc --no-password --dbname=postgres --tuples-only --no-align --command="$1"
 }
-# A database's restore runs as its owner when that is one of the course's logins, otherwise as tm351admin.
+# A restored database goes to its owner when that is one of the course's logins, otherwise to tm351admin.
 # shellcheck source=course-logins.sh
 . /usr/local/lib/tm351/postgres-course-logins.sh
 login_of() {
@@ -78,15 +81,23 @@ while read -r leftover; do
     [ -z "$leftover" ] || sql --command="DROP DATABASE \"$leftover\" WITH (FORCE)"
 done < <(query "SELECT datname FROM pg_database WHERE datname ~ '^tm351_(restoring|replaced)(_[0-9]+)?$'")
 
+# The restore's own login (one an interrupted restore left is dropped with its databases, above).
+sql --command="DROP ROLE IF EXISTS $restorer"
+restorer_password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+sql <<<"CREATE ROLE $restorer LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$restorer_password'"
+trap 'drop_staged; sql --command="DROP ROLE IF EXISTS $restorer"; rm -rf "$workdir"' EXIT
+
 for i in "${!names[@]}"; do
     login=$(login_of "${owners[$i]}")
-    "${as_postgres[@]}" createdb --no-password --owner="$login" --template=template0 --encoding=UTF8 \
+    "${as_postgres[@]}" createdb --no-password --owner="$restorer" --template=template0 --encoding=UTF8 \
         --locale=C.UTF-8 "$staging$i"
-    if ! dump_of "$i" | PGPASSWORD=${course_password[$login]} pg_restore --host=127.0.0.1 --username="$login" \
+    if ! dump_of "$i" | PGPASSWORD=$restorer_password pg_restore --host=127.0.0.1 --username="$restorer" \
         --no-password --no-owner --no-privileges --dbname="$staging$i" --single-transaction; then
-        drop_staged
         fail "the database ${names[$i]} in the archive could not be restored; no database was changed"
     fi
+    # Everything the restore made, the database itself among it, to the owner; whatever was granted to the
+    # restore's login goes with it.
+    sql --dbname="$staging$i" --command="REASSIGN OWNED BY $restorer TO $login" --command="DROP OWNED BY $restorer"
 done
 
 # The swap: every database that is replaced is closed to new sessions, then in one transaction its sessions

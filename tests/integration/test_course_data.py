@@ -181,3 +181,47 @@ def test_course_sql_runs_as_a_course_login_and_its_programs_as_nobody(course, en
     )
     assert superuser.output.decode().strip() == "f"
     assert "course data: tm351_escalate.sql failed" in postgres.logs().decode()
+
+
+def test_course_sql_cannot_grant_itself_the_servers_programs_even_in_a_database_of_tm351admin(course, engine):
+    """tm351admin's CREATEROLE could grant PostgreSQL's predefined roles: SQL loaded into a database it owns (an
+    activity made it) grants itself pg_execute_server_program and runs a program as the server. It is refused; and
+    a database whose owner was made a member of that role (by tm351admin, in a notebook) is not loaded into."""
+    stack, data = course
+    made = stack.run(
+        "import psycopg2\n"
+        "admin = psycopg2.connect('postgresql://tm351admin:tm351admin@localhost:5432/postgres')\n"
+        "admin.autocommit = True\n"
+        "with admin.cursor() as cursor:\n"
+        "    cursor.execute('CREATE DATABASE tm351_admins')\n"
+        "    cursor.execute('CREATE DATABASE tm351_granted OWNER testuser')\n"
+        "    cursor.execute('GRANT pg_execute_server_program TO testuser')\n"
+    )
+    assert made.status == "ok", made.errors
+    grant_and_run = (
+        "DO $$ BEGIN\n"
+        "    BEGIN EXECUTE format('GRANT pg_execute_server_program TO %I', current_user);\n"
+        "    EXCEPTION WHEN insufficient_privilege THEN NULL; END;\n"
+        "END $$;\n"
+        "COPY (SELECT 1) TO PROGRAM 'touch /tmp/run-by-course-data';\n"
+    )
+    (data / "postgres" / "tm351_admins.sql").write_text(grant_and_run)
+    (data / "postgres" / "tm351_granted.sql").write_text(grant_and_run)
+    started = stack.up(RECIPE, "--course-data", str(data), timeout=1800)
+    assert started.returncode == 0, started.stdout + started.stderr
+    postgres = service_container(engine, stack, "postgres")
+    assert postgres.exec_run(["test", "-e", "/tmp/run-by-course-data"]).exit_code != 0, "a program ran"
+    logs = postgres.logs().decode()
+    assert "course data: tm351_admins.sql failed" in logs
+    assert "course data: testuser, who owns database tm351_granted, was made a member of a role" in logs
+    # CREATEROLE is tm351admin's again once the data is loaded: the security activities make roles.
+    again = stack.run(
+        "import psycopg2\n"
+        "admin = psycopg2.connect('postgresql://tm351admin:tm351admin@localhost:5432/postgres')\n"
+        "admin.autocommit = True\n"
+        "with admin.cursor() as cursor:\n"
+        "    cursor.execute('CREATE ROLE tm351_reader')\n"
+        "    cursor.execute('DROP ROLE tm351_reader')\n"
+        "    cursor.execute('REVOKE pg_execute_server_program FROM testuser')\n"
+    )
+    assert again.status == "ok", again.errors

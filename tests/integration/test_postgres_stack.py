@@ -440,10 +440,16 @@ def test_a_dump_that_fails_to_restore_leaves_the_rows_and_the_files_as_they_were
 
 # A database whose restore runs a server program: a check constraint calls a function that does it for any row
 # loaded into another database than the one it was made in (so making the archive runs nothing).
+# Run as its data is restored: it grants whoever restores it the role that runs programs (tm351admin's CREATEROLE
+# let it grant PostgreSQL's predefined roles), then runs one.
 ATTACK_SQL = """
 CREATE FUNCTION shell(value int) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     IF current_database() <> 'attack' THEN
+        BEGIN
+            EXECUTE format('GRANT pg_execute_server_program TO %I', current_user);
+        EXCEPTION WHEN insufficient_privilege THEN NULL;
+        END;
         EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch /tmp/run-by-a-backup''';
     END IF;
     RETURN true;
@@ -502,6 +508,10 @@ def test_a_backup_from_elsewhere_cannot_run_sql_as_the_superuser(running, engine
     assert rows(running) == before
     databases = postgres.exec_run([*as_superuser, "-tAc", "SELECT datname FROM pg_database"], user="postgres")
     assert {"testdb", "tm351"} <= set(databases.output.decode().split()), databases.output
+    members = "SELECT count(*) FROM pg_auth_members WHERE roleid = 'pg_execute_server_program'::regrole"
+    assert postgres.exec_run([*as_superuser, "-tAc", members], user="postgres").output.decode().strip() == "0"
+    left = "SELECT count(*) FROM pg_roles WHERE rolname = 'tm351_restorer'"  # the restore's own login is gone
+    assert postgres.exec_run([*as_superuser, "-tAc", left], user="postgres").output.decode().strip() == "0"
     restored = running.cli("restore", str(good), "--data-dir", str(running.data_dir), "--yes")
     assert restored.returncode == 0, restored.stderr  # the course's own backups still restore
     assert rows(running) == before
