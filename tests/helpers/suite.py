@@ -28,11 +28,13 @@ SHARED_GROUPS = {
 }
 # The longest files (or groups), longest first (measured: `pytest --durations=0`): scheduled before the rest.
 LONGEST_FIRST = (
-    "tests/integration/test_newcomer.py",
-    "libvirt",
+    "libvirt",  # 21-27 min: a libvirt machine booted under emulation
+    "tests/integration/test_newcomer.py",  # 10-13 min
     "tests/integration/test_host.py",
-    "tests/aws/test_bake.py",
     "tests/integration/test_postgres_stack.py",
+    "tests/integration/test_mongodb_stack.py",
+    "tests/integration/test_publish.py",
+    "tests/integration/test_openrefine_sleep.py",
 )
 
 
