@@ -186,7 +186,8 @@ def test_course_sql_runs_as_a_course_login_and_its_programs_as_nobody(course, en
 def test_course_sql_cannot_grant_itself_the_servers_programs_even_in_a_database_of_tm351admin(course, engine):
     """tm351admin's CREATEROLE could grant PostgreSQL's predefined roles: SQL loaded into a database it owns (an
     activity made it) grants itself pg_execute_server_program and runs a program as the server. It is refused; and
-    a database whose owner was made a member of that role (by tm351admin, in a notebook) is not loaded into."""
+    a database whose owner was made a member of that role (testdb's testuser, by tm351admin in a notebook) is not
+    loaded into."""
     stack, data = course
     made = stack.run(
         "import psycopg2\n"
@@ -194,7 +195,6 @@ def test_course_sql_cannot_grant_itself_the_servers_programs_even_in_a_database_
         "admin.autocommit = True\n"
         "with admin.cursor() as cursor:\n"
         "    cursor.execute('CREATE DATABASE tm351_admins')\n"
-        "    cursor.execute('CREATE DATABASE tm351_granted OWNER testuser')\n"
         "    cursor.execute('GRANT pg_execute_server_program TO testuser')\n"
     )
     assert made.status == "ok", made.errors
@@ -206,14 +206,14 @@ def test_course_sql_cannot_grant_itself_the_servers_programs_even_in_a_database_
         "COPY (SELECT 1) TO PROGRAM 'touch /tmp/run-by-course-data';\n"
     )
     (data / "postgres" / "tm351_admins.sql").write_text(grant_and_run)
-    (data / "postgres" / "tm351_granted.sql").write_text(grant_and_run)
+    (data / "postgres" / "testdb.sql").write_text(grant_and_run)
     started = stack.up(RECIPE, "--course-data", str(data), timeout=1800)
     assert started.returncode == 0, started.stdout + started.stderr
     postgres = service_container(engine, stack, "postgres")
     assert postgres.exec_run(["test", "-e", "/tmp/run-by-course-data"]).exit_code != 0, "a program ran"
     logs = postgres.logs().decode()
     assert "course data: tm351_admins.sql failed" in logs
-    assert "course data: testuser, who owns database tm351_granted, was made a member of a role" in logs
+    assert "course data: testuser, who owns database testdb, was made a member of a role" in logs
     # CREATEROLE is tm351admin's again once the data is loaded: the security activities make roles.
     again = stack.run(
         "import psycopg2\n"
