@@ -383,6 +383,7 @@ def test_the_gateway_opens_a_door_without_login_to_a_sleeping_app_only_for_the_s
     routes = rendered["gateway"]["environment"]["GATEWAY_ROUTES"]
     door = routes.split("    listen 3333;")[1]
     assert "auth_basic" not in door
+    assert "client_body_timeout 180s;" in door  # a body waits while the dashboard wakes the app
     assert 'if ($$host !~ "^(localhost|127\\.0\\.0\\.1|\\[::1\\])$$") {' in door  # a rebound page's name is refused
     location = door.split("location / {")[1].split("\n    }")[0]
     assert "set $$upstream http://openrefine:3333;" in location
